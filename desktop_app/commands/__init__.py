@@ -1,0 +1,1 @@
+"""One module per ``engage`` sub-command; each exposes ``register(subparsers)``."""
