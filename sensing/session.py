@@ -549,6 +549,7 @@ class Session:
                                       "before anything was written")
         if header and not header.startswith(_SQLITE_HEADER):
             raise NotASessionError(f"{path} is not an Engage session (not an SQLite file)")
+        _refuse_truncated(path, header, has_wal)
         uri = f"file:{path.resolve().as_posix()}?mode=ro"
         try:
             connection = sqlite3.connect(uri, uri=True, check_same_thread=False)
@@ -826,6 +827,26 @@ class Session:
         state = {"complete": "complete", "recording": "not closed: still recording or cut short"
                  }.get(self.status, self.status)
         return True, f"ok ({state}): {counts} rows"
+
+
+def _refuse_truncated(path: Path, header: bytes, has_wal: bool) -> None:
+    """Compare the file size with the page count the SQLite header promises.
+
+    The header's page count is trustworthy when its change counter matches the
+    version-valid-for field; with a write-ahead log beside the file the log may hold the rest,
+    so only a file without one can be judged here.
+    """
+    if has_wal or len(header) < 100:
+        return
+    page_size = int.from_bytes(header[16:18], "big")
+    page_size = 65536 if page_size == 1 else page_size
+    pages = int.from_bytes(header[28:32], "big")
+    counter_matches = header[24:28] == header[92:96]
+    expected = page_size * pages
+    actual = path.stat().st_size
+    if counter_matches and pages and actual < expected:
+        raise CorruptSessionError(f"{path} is truncated: {actual} of {expected} bytes; "
+                                  "restore it from a copy if you have one")
 
 
 def _face_from_row(row: tuple[Any, ...]) -> FaceFrame:
