@@ -1,0 +1,184 @@
+"""Soft (maximum-entropy) Bellman backups on tabular MDPs, vectorised in torch.
+
+Maximum causal entropy IRL (Ziebart, Bagnell and Dey 2010; Ziebart's thesis, 2010, ch. 6)
+models a participant as acting with the Boltzmann policy of the *soft* Q function:
+
+    Q(s, a) = r(s, a) + gamma * sum_s' P(s' | s, a) V(s')
+    V(s)    = tau * log sum_a exp(Q(s, a) / tau)
+    pi(a|s) = exp((Q(s, a) - V(s)) / tau)
+
+Every backup here is one batched matrix product over all states and actions at once
+(``P[s, a, s'] @ V[s']``); the only Python loops run over horizon steps or iterations.
+
+Public API::
+
+    soft_value_iteration(reward, transitions, *, gamma=None, horizon=None, temperature=1.0,
+                         tol=1e-6, max_iterations=10_000) -> SoftValues(V, Q, policy, log_policy)
+    state_action_occupancy(policy, transitions, initial, *, step_weights) -> D[s, a]
+    policy_return(policy, reward, transitions, initial, *, gamma=None, horizon=None) -> float
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+import torch
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class SoftValues:
+    """Result of soft value iteration.
+
+    Discounted (stationary): ``V[s]``, ``Q[s, a]``, ``policy[s, a]``.
+    Finite horizon: ``V[t, s]`` for t = 0..H (``V[H] = 0``), ``Q[t, s, a]`` and
+    ``policy[t, s, a]`` for t = 0..H-1 (the policy depends on the steps left).
+    """
+
+    V: torch.Tensor
+    Q: torch.Tensor
+    policy: torch.Tensor
+    log_policy: torch.Tensor
+    iterations: int
+    converged: bool
+
+
+def _as_state_action_reward(reward: torch.Tensor, n_actions: int) -> torch.Tensor:
+    """Broadcast a state reward r[s] to r[s, a]; pass r[s, a] through."""
+    if reward.dim() == 1:
+        return reward[:, None].expand(-1, n_actions)
+    if reward.dim() != 2:
+        raise ValueError(f"reward must be r[s] or r[s, a], got shape {tuple(reward.shape)}")
+    return reward
+
+
+def _expected_next(transitions: torch.Tensor, values: torch.Tensor) -> torch.Tensor:
+    """E_{s' ~ P(.|s, a)} V(s') for every (s, a) in one product: [S, A]."""
+    n_states, n_actions, _ = transitions.shape
+    return (transitions.reshape(n_states * n_actions, n_states) @ values).reshape(
+        n_states, n_actions
+    )
+
+
+def soft_value_iteration(
+    reward: torch.Tensor,
+    transitions: torch.Tensor,
+    *,
+    gamma: float | None = None,
+    horizon: int | None = None,
+    temperature: float = 1.0,
+    tol: float = 1e-6,
+    max_iterations: int = 10_000,
+) -> SoftValues:
+    """Soft value iteration, discounted (``gamma`` in [0, 1)) or finite horizon (``horizon``).
+
+    ``reward`` is r[s] or r[s, a]; ``transitions`` is P[s, a, s'] with rows summing to one.
+    With ``horizon`` the backup runs exactly H times from V[H] = 0 (``gamma`` then discounts
+    within the horizon, default 1). Without it the backup repeats until the sup-norm change
+    of V is below ``tol``; the soft Bellman operator is a gamma-contraction, so it converges.
+    Gradients flow through the result when ``reward`` requires them.
+    """
+    if transitions.dim() != 3 or transitions.shape[0] != transitions.shape[2]:
+        raise ValueError(f"transitions must be P[s, a, s'], got {tuple(transitions.shape)}")
+    n_states, n_actions, _ = transitions.shape
+    r = _as_state_action_reward(reward, n_actions).to(transitions.dtype)  # r[s, a]
+
+    if horizon is not None:
+        discount = 1.0 if gamma is None else float(gamma)
+        values_next = torch.zeros(n_states, dtype=r.dtype, device=r.device)  # V[H, s] = 0
+        q_steps, v_steps = [], [values_next]
+        for _ in range(horizon):
+            q_now = r + discount * _expected_next(transitions, values_next)  # [S, A]
+            values_next = temperature * torch.logsumexp(q_now / temperature, dim=1)  # [S]
+            q_steps.append(q_now)
+            v_steps.append(values_next)
+        Q = torch.stack(q_steps[::-1])  # Q[t, s, a], t = 0 first
+        V = torch.stack(v_steps[::-1])  # V[t, s], V[H] = 0 last
+        log_policy = (Q - V[:-1, :, None]) / temperature  # log pi[t, s, a]
+        return SoftValues(V=V, Q=Q, policy=log_policy.exp(), log_policy=log_policy,
+                          iterations=horizon, converged=True)
+
+    if gamma is None or not 0.0 <= gamma < 1.0:
+        raise ValueError(f"discounted soft value iteration needs gamma in [0, 1), got {gamma}")
+    values = torch.zeros(n_states, dtype=r.dtype, device=r.device)  # V[s]
+    converged = False
+    iterations = 0
+    change = float("inf")
+    while iterations < max_iterations:
+        iterations += 1
+        q_now = r + gamma * _expected_next(transitions, values)  # Q[s, a]
+        values_new = temperature * torch.logsumexp(q_now / temperature, dim=1)  # V[s]
+        change = float((values_new - values).abs().max())
+        values = values_new
+        if change < tol:
+            converged = True
+            break
+    if not converged:
+        log.warning("soft value iteration stopped after %d iterations (change %.2e > %.1e)",
+                    iterations, change, tol)
+    q_final = r + gamma * _expected_next(transitions, values)  # Q[s, a]
+    values = temperature * torch.logsumexp(q_final / temperature, dim=1)  # V[s]
+    log_policy = (q_final - values[:, None]) / temperature  # log pi[s, a]
+    return SoftValues(V=values, Q=q_final, policy=log_policy.exp(), log_policy=log_policy,
+                      iterations=iterations, converged=converged)
+
+
+def state_action_occupancy(
+    policy: torch.Tensor,
+    transitions: torch.Tensor,
+    initial: torch.Tensor,
+    *,
+    step_weights: torch.Tensor,
+) -> torch.Tensor:
+    """Weighted state-action visitation D[s, a] = sum_t w_t P(s_t = s, a_t = a).
+
+    ``policy`` is stationary pi[s, a] or time-indexed pi[t, s, a]; ``initial`` is p0[s];
+    ``step_weights`` is w[t] for t = 0..L-1, typically gamma^t times the share of
+    demonstrations still running at step t, so that the model's occupancy and the empirical
+    one are estimated the same way (Ziebart 2010, the forward pass of MCE IRL).
+    """
+    n_states, n_actions, _ = transitions.shape
+    flat_transitions = transitions.reshape(n_states * n_actions, n_states)  # P[(s, a), s']
+    state_dist = initial.to(transitions.dtype)  # d_t[s]
+    occupancy = torch.zeros(n_states, n_actions, dtype=transitions.dtype,
+                            device=transitions.device)  # D[s, a]
+    steps = int(step_weights.shape[0])
+    for t in range(steps):
+        step_policy = policy[min(t, policy.shape[0] - 1)] if policy.dim() == 3 else policy
+        joint = state_dist[:, None] * step_policy  # P(s_t, a_t)[s, a]
+        occupancy = occupancy + step_weights[t] * joint
+        if t + 1 < steps:
+            state_dist = joint.reshape(-1) @ flat_transitions  # d_{t+1}[s']
+    return occupancy
+
+
+def policy_return(
+    policy: torch.Tensor,
+    reward: torch.Tensor,
+    transitions: torch.Tensor,
+    initial: torch.Tensor,
+    *,
+    gamma: float | None = None,
+    horizon: int | None = None,
+) -> float:
+    """Expected (discounted) return of ``policy`` under ``reward`` from p0, entropy excluded.
+
+    Finite horizon sums H steps (discounted by ``gamma`` if given); otherwise solves the
+    linear Bellman equation V = r_pi + gamma P_pi V exactly.
+    """
+    n_states, n_actions, _ = transitions.shape
+    r = _as_state_action_reward(reward, n_actions).to(transitions.dtype)  # r[s, a]
+    if horizon is not None:
+        discount = 1.0 if gamma is None else float(gamma)
+        weights = discount ** torch.arange(horizon, dtype=transitions.dtype)  # w[t]
+        occupancy = state_action_occupancy(policy, transitions, initial, step_weights=weights)
+        return float((occupancy * r).sum())
+    if gamma is None:
+        raise ValueError("policy_return needs gamma or horizon")
+    reward_pi = (policy * r).sum(dim=1)  # r_pi[s]
+    transitions_pi = torch.einsum("sa,sat->st", policy, transitions)  # P_pi[s, s']
+    system = torch.eye(n_states, dtype=transitions.dtype) - gamma * transitions_pi
+    values = torch.linalg.solve(system, reward_pi)  # V_pi[s]
+    return float(initial.to(transitions.dtype) @ values)
