@@ -23,6 +23,7 @@ log = logging.getLogger("desktop_app")
 # Sub-command modules, in the order ``engage --help`` lists them.
 COMMAND_MODULES: tuple[str, ...] = (
     "sessions",
+    "record",
     "sense",
     "models",
 )
