@@ -26,6 +26,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "record",
     "sense",
     "models",
+    "irl",
 )
 
 USAGE_ERROR = 2
