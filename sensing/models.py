@@ -91,10 +91,11 @@ def fetch_face_model(
     The bytes go to ``<dest>.part`` first; only a file whose sha256 equals ``sha256`` is
     renamed into place, so a failed or tampered download never leaves a file that
     resolution would pick up. ``progress(done_bytes, total_bytes_or_None)`` is called as
-    blocks arrive. Raises :class:`ModelFetchError` on any failure.
+    blocks arrive. ``dest`` may be a folder. Raises :class:`ModelFetchError` on any failure.
     """
     target = Path(dest).expanduser() if dest else cached_model_path()
-    if target.is_dir():
+    # A folder (existing, or a new name without a suffix) receives the bundle's own name.
+    if target.is_dir() or not target.suffix:
         target = target / MODEL_FILENAME
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(target.name + ".part")

@@ -16,11 +16,8 @@ from typing import Any
 import numpy as np
 
 from sensing.expression import BlinkDetector, expression_summaries, eye_closure
-from sensing.face import FaceAnalyzer, blendshape_dict
-from sensing.frames import open_media
-from sensing.gaze import GazeTracker
 from sensing.models import resolve_face_model
-from sensing.records import FaceFrame
+from sensing.records import BLENDSHAPE_NAMES, FaceFrame
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -57,7 +54,8 @@ def frame_object(
                     "attention": {"on_screen": None, "calibrated": False}})
         return obj
     left_x, left_y, right_x, right_y = face.eye_features_norm
-    obj["blendshapes"] = blendshape_dict(face.blendshapes)
+    obj["blendshapes"] = {name: _number(value, 4)
+                          for name, value in zip(BLENDSHAPE_NAMES, face.blendshapes, strict=True)}
     obj["head"] = {
         "yaw_deg": _number(face.yaw_deg, 2), "pitch_deg": _number(face.pitch_deg, 2),
         "roll_deg": _number(face.roll_deg, 2),
@@ -91,6 +89,11 @@ def _text_line(obj: dict[str, Any]) -> str:
 
 
 def sense_command(args: argparse.Namespace) -> int:
+    # Imported here so that `engage --help` does not pay for loading MediaPipe and OpenCV.
+    from sensing.face import FaceAnalyzer
+    from sensing.frames import open_media
+    from sensing.gaze import GazeTracker
+
     model = resolve_face_model(args.model)
     source = open_media(args.path)
     frames = faces = 0
