@@ -297,6 +297,6 @@ def fuse_sessions(paths: Sequence[str | os.PathLike[str]], *,
     bar.close()
     failures = [r for r in results if isinstance(r, FuseFailure)]
     for failure in failures:
-        log.warning("skipped %s: %s", failure.source, failure.message)
+        log.info("skipped %s: %s", failure.source, failure.message)
     parts = [r for r in results if isinstance(r, FusedDataset)]
     return (FusedDataset.concat(parts) if parts else None), failures
