@@ -26,7 +26,9 @@ COMMAND_MODULES: tuple[str, ...] = (
     "record",
     "sense",
     "models",
+    "fuse",
     "irl",
+    "app",
 )
 
 USAGE_ERROR = 2
