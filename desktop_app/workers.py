@@ -80,9 +80,17 @@ class BackgroundTask(QRunnable):
                 log.error("background task %s failed\n%s", getattr(self.function, "__name__",
                                                                    self.function),
                           traceback.format_exc())
-            signals.failed.emit(describe_error(error))
+            message = describe_error(error)
+            self._deliver(signals.failed, message)
         else:
-            signals.finished.emit(result)
+            self._deliver(signals.finished, result)
+
+    @staticmethod
+    def _deliver(signal: Any, value: Any) -> None:
+        try:
+            signal.emit(value)
+        except RuntimeError:  # the window closed while the task ran: nobody to tell
+            log.debug("task result dropped: its receiver is gone")
 
 
 def run_in_background(function: Callable[..., Any], *args: Any,
@@ -180,3 +188,263 @@ class ProcessTask(QObject):
     def _relay_failed(self, message: str) -> None:
         self.running = False
         self.failed.emit(message)
+
+
+class RecordingController(QObject):
+    """Runs one :class:`LiveRecording` for the window, off the GUI thread.
+
+    Starting (opening the camera, loading the face model) and stopping (draining queues,
+    closing the file) run on the thread pool. While recording, a timer asks for the
+    recorder's status snapshot on the pool and emits it; preview frames and face features
+    arrive from the recorder's pipeline thread and are re-emitted as signals, thinned to
+    ``preview_fps``, so the GUI thread only paints.
+    """
+
+    started = pyqtSignal(dict)      # {"session_id", "path", ...}
+    status = pyqtSignal(dict)       # the recorder's status snapshot
+    preview = pyqtSignal(object, object)   # BGR image [H, W, 3] uint8 (downscaled), FaceFrame
+    face = pyqtSignal(object)       # every FaceFrame, for calibration
+    stopped = pyqtSignal(dict)      # {"session_id", "path", "status", "summary"}
+    failed = pyqtSignal(str)
+
+    def __init__(self, parent: QObject | None = None, *, preview_fps: float = 15.0,
+                 preview_width: int = 480, status_interval_ms: int = 500) -> None:
+        super().__init__(parent)
+        from PyQt6.QtCore import QTimer
+
+        self.recorder: Any = None
+        self.session_id = ""
+        self.path = ""
+        self.paused = False
+        self.stopping = False
+        self.preview_width = preview_width
+        self._preview_period_ns = int(1e9 / preview_fps)
+        self._last_preview_ns = 0
+        self._status_busy = False
+        self._timer = QTimer(self, interval=status_interval_ms)
+        self._timer.timeout.connect(self._poll_status)
+
+    @property
+    def recording(self) -> bool:
+        return self.recorder is not None and not self.stopping
+
+    def start(self, **options: Any) -> None:
+        """Create and start a recorder with ``options`` (see :func:`build_recorder`)."""
+        if self.recorder is not None:
+            self.failed.emit("a recording is already running; stop it first")
+            return
+        self.stopping = False
+        run_in_background(self._start_recorder, options, on_done=self._on_started,
+                          on_error=self.failed.emit)
+
+    def _start_recorder(self, options: dict[str, Any]) -> Any:
+        recording = LiveRecording(on_result=self._on_result, **options)
+        recording.start()
+        return recording
+
+    def _on_started(self, recorder: Any) -> None:
+        self.recorder = recorder
+        self.session_id = str(recorder.session_id)
+        self.path = str(recorder.path)
+        self.paused = False
+        self._timer.start()
+        self.started.emit({"session_id": self.session_id, "path": self.path})
+
+    def _on_result(self, frame: Any, face: Any) -> None:
+        """Pipeline thread: hand every face on, and a small preview image now and then."""
+        self.face.emit(face)
+        if frame is None or frame.t_ns - self._last_preview_ns < self._preview_period_ns:
+            return
+        self._last_preview_ns = frame.t_ns
+        import cv2
+
+        image = frame.image
+        height, width = image.shape[:2]
+        if width > self.preview_width:
+            scale = self.preview_width / width
+            image = cv2.resize(image, (self.preview_width, max(1, int(height * scale))),
+                               interpolation=cv2.INTER_AREA)
+        self.preview.emit(image, face)
+
+    def post_marker(self, kind: str, payload: dict[str, Any]) -> str | None:
+        """Store a marker now (stamped on the session clock); None or the refusal reason."""
+        if not self.recording:
+            return "not recording"
+        return self.recorder.post_marker(kind, payload)
+
+    def write_calibration(self, records: list[Any]) -> None:
+        if self.recording:
+            run_in_background(self.recorder.write_calibration, records,
+                              on_error=self.failed.emit)
+
+    def set_paused(self, paused: bool, *, source: str = "gui") -> None:
+        if not self.recording or paused == self.paused:
+            return
+        # Pause and resume only set flags and queue a marker: safe on the GUI thread.
+        if paused:
+            self.recorder.pause(source=source)
+        else:
+            self.recorder.resume(source=source)
+        self.paused = paused
+
+    def withdraw_consent(self) -> None:
+        """Withdraw every stream: nothing more is captured, then the recording stops."""
+        if not self.recording:
+            return
+        self.recorder.withdraw()
+        self.stop(status="withdrawn")
+
+    def stop(self, *, status: str = "complete") -> None:
+        if self.recorder is None or self.stopping:
+            return
+        self.stopping = True
+        self._timer.stop()
+        recorder = self.recorder
+        run_in_background(self._stop_recorder, recorder, status,
+                          on_done=self._on_stopped, on_error=self._on_stop_failed)
+
+    @staticmethod
+    def _stop_recorder(recorder: Any, status: str) -> dict[str, Any]:
+        summary = recorder.stop(status)
+        return {"session_id": str(recorder.session_id), "path": str(recorder.path),
+                "status": status, "summary": summary}
+
+    def _on_stopped(self, result: dict[str, Any]) -> None:
+        self.recorder = None
+        self.stopping = False
+        self.stopped.emit(result)
+
+    def _on_stop_failed(self, message: str) -> None:
+        self.recorder = None
+        self.stopping = False
+        self.failed.emit(message)
+
+    def _poll_status(self) -> None:
+        if self._status_busy or not self.recording:
+            return
+        self._status_busy = True
+        run_in_background(self.recorder.status, on_done=self._on_status,
+                          on_error=self._on_status_error)
+
+    def _on_status(self, snapshot: dict[str, Any]) -> None:
+        self._status_busy = False
+        self.status.emit(snapshot)
+
+    def _on_status_error(self, message: str) -> None:
+        self._status_busy = False
+        log.warning("recorder status failed: %s", message)
+
+
+class LiveRecording:
+    """One recording as the app runs it: a session writer, a frame source, the face
+    pipeline and :class:`sensing.recorder.Recorder`, assembled from the libraries.
+
+    ``video`` stands in for the camera (looped, paced in real time); otherwise ``camera`` is
+    the device index. Only consented streams are built: without camera consent no source is
+    opened and no face model is loaded.
+    """
+
+    def __init__(self, *, data_dir: Any, participant: str, consent: dict[str, bool],
+                 consent_text: str = "", camera: int | None = 0, video: str | None = None,
+                 face_model: str | None = None, keep_video: bool = False,
+                 landmarks: bool = False,
+                 on_result: Callable[[Any, Any], None] | None = None) -> None:
+        self.options = {"data_dir": data_dir, "participant": participant, "consent": consent,
+                        "consent_text": consent_text, "camera": camera, "video": video,
+                        "face_model": face_model, "keep_video": keep_video,
+                        "landmarks": landmarks}
+        self.on_result = on_result
+        self.writer: Any = None
+        self.recorder: Any = None
+        self.mapping: Any = None
+
+    @property
+    def session_id(self) -> str:
+        return str(self.writer.session_id)
+
+    @property
+    def path(self) -> str:
+        return str(self.writer.path)
+
+    @property
+    def clock(self) -> Any:
+        return self.writer.clock
+
+    def start(self) -> None:
+        from sensing.face import FaceAnalyzer, FacePipeline
+        from sensing.frames import CameraSource, VideoFileSource
+        from sensing.models import resolve_face_model
+        from sensing.recorder import Recorder, RecorderOptions
+        from sensing.session import SessionWriter
+
+        options = self.options
+        consent = options["consent"]
+        model = resolve_face_model(options["face_model"]) if consent.get("camera") else None
+        writer = SessionWriter.create(options["data_dir"], participant=options["participant"],
+                                      consent=consent, consent_text=options["consent_text"],
+                                      host={"client": "engage app"})
+        source = None
+        try:
+            if consent.get("camera"):
+                if options["video"]:
+                    source = VideoFileSource(options["video"], clock=writer.clock,
+                                             realtime=True, loop=True)
+                else:
+                    source = CameraSource(int(options["camera"] or 0), clock=writer.clock)
+
+            def make_pipeline(on_face: Callable[[Any], None]) -> Any:
+                analyzer = FaceAnalyzer(model, keep_landmarks=bool(options["landmarks"]))
+                return FacePipeline(analyzer, on_face, queue_size=2, drop_when_behind=True,
+                                    on_result=self._on_result)
+
+            recorder = Recorder(writer, frame_source=source, make_face_pipeline=make_pipeline,
+                                options=RecorderOptions(keep_video=bool(options["keep_video"]),
+                                                        landmarks=bool(options["landmarks"])))
+            if source is not None and hasattr(source, "on_gap"):
+                source.on_gap = recorder.source_gap
+            recorder.start()
+        except BaseException:
+            writer.close(status="failed to start")
+            raise
+        self.writer, self.recorder = writer, recorder
+
+    def _on_result(self, frame: Any, face: Any) -> None:
+        if self.mapping is not None:
+            face = self.mapping.apply_to_frame(face)
+        if self.on_result is not None:
+            self.on_result(frame, face)
+
+    def status(self) -> dict[str, Any]:
+        return self.recorder.status()
+
+    def post_marker(self, kind: str, payload: dict[str, Any]) -> str | None:
+        """Validate and store a marker; None when stored, else why not."""
+        return self.recorder.markers.offer(kind, payload)
+
+    def pause(self, *, source: str = "gui") -> None:
+        self.recorder.pause(source)
+
+    def resume(self, *, source: str = "gui") -> None:
+        self.recorder.resume(source)
+
+    def write_calibration(self, records: list[Any]) -> None:
+        """Store an accepted calibration; the preview then shows calibrated gaze."""
+        from sensing.calibration import latest_mapping
+
+        for record in records:
+            self.writer.write_calibration(record)
+        self.mapping = latest_mapping(records)
+
+    def withdraw(self) -> None:
+        """Record the withdrawal of every stream; nothing more is stored after this."""
+        self.recorder.pause("withdrawal")
+        for stream, granted in self.options["consent"].items():
+            if granted:
+                self.writer.update_consent(stream, False, text="withdrawn by the participant")
+
+    def stop(self, status: str = "complete") -> dict[str, Any]:
+        try:
+            final = self.recorder.stop()
+        finally:
+            self.writer.close(status=status)
+        return final

@@ -26,6 +26,7 @@ from PyQt6.QtWidgets import (
     QWidget,
 )
 
+from desktop_app.commands.sessions import side_files
 from desktop_app.workers import run_in_background
 from sensing.errors import SessionError
 from sensing.session import list_sessions, open_session
@@ -62,16 +63,14 @@ def verify_session(path: str) -> tuple[bool, str]:
 
 
 def delete_session_files(path: str) -> list[str]:
-    """Remove a session file with its SQLite side files and any sidecar of the same stem."""
-    # sensing.session offers no delete yet; a session is its file plus same-stem sidecars.
+    """Remove a session file and its side files, as ``engage sessions delete`` does."""
     file = Path(path)
     open_session(file).close()  # refuse to delete anything that is not a session
     removed = []
-    for candidate in sorted(file.parent.glob(f"{file.stem}*")):
-        if candidate.is_file() and (candidate == file or candidate.name.startswith(
-                f"{file.stem}.") or candidate.name.startswith(f"{file.name}-")):
-            candidate.unlink()
-            removed.append(str(candidate))
+    for target in side_files(file):
+        target.unlink(missing_ok=True)
+        removed.append(str(target))
+    log.info("deleted session %s (%d files)", file.stem, len(removed))
     return removed
 
 

@@ -1,10 +1,12 @@
 """The study task panel: content items to read, scroll, ask about, rate, and move past.
 
 Every interaction becomes a marker carrying the content id and the content's on-screen region
-in screen pixels, so fusion computes review time (T_r: gaze dwell in that region), re-
-engagement (R_e: returns and scroll-backs) and query depth (Q_d: follow-ups and rephrasings)
-from what the participant actually did. The panel only emits markers; the app stamps and
-stores them through the recorder, and drops them when the participant has not consented.
+in screen pixels (payloads as :mod:`sensing.markers` documents them; scrolling and region
+changes, which have no marker kind of their own, are ``note`` markers with an ``event``).
+Fusion computes review time (T_r: gaze dwell in that region), re-engagement (R_e: returns
+and scroll-backs) and query depth (Q_d: follow-ups and rephrasings) from what the
+participant actually did. The panel only emits markers; the app stores them through the
+recorder, and drops them when the participant has not consented.
 
 Question text is never put in a marker: only its length and whether it is a follow-up or a
 rephrasing, because what someone asks can be as personal as what they type.
@@ -47,6 +49,7 @@ class StudyPanel(QWidget):
         self.index = -1
         self.started = False
         self.queries_on_item = 0
+        self.task_id = study.title[:200] or "study"
         self._last_region: dict[str, int] | None = None
         self._last_scroll: tuple[float, float] | None = None
 
@@ -121,11 +124,14 @@ class StudyPanel(QWidget):
         return None
 
     def content_region(self) -> dict[str, int]:
-        """The visible content area in global screen pixels (logical, as Qt places windows)."""
+        """The visible content area in pixels of the screen it is on (logical pixels, origin at
+        that screen's top left), the coordinates calibrated gaze is reported in."""
         viewport = self.content_view.viewport()
         origin = viewport.mapToGlobal(QPoint(0, 0))
-        return {"x_px": origin.x(), "y_px": origin.y(),
-                "w_px": viewport.width(), "h_px": viewport.height()}
+        screen = self.screen()
+        if screen is not None:
+            origin -= screen.geometry().topLeft()
+        return {"x": origin.x(), "y": origin.y(), "w": viewport.width(), "h": viewport.height()}
 
     def scroll_fraction(self) -> tuple[float, float]:
         """Top and bottom of the visible part as fractions of the whole text."""
@@ -156,8 +162,7 @@ class StudyPanel(QWidget):
         if self.started:
             return
         self.started = True
-        self.marker.emit("task_start", {"study": self.study.title,
-                                        "items": len(self.study.items)})
+        self.marker.emit("task_start", {"task_id": self.task_id, "items": len(self.study.items)})
         self._show(0)
 
     def _show(self, index: int) -> None:
@@ -190,8 +195,8 @@ class StudyPanel(QWidget):
         self._update_buttons()
         self._last_region = self.content_region()
         self._last_scroll = self.scroll_fraction()
-        self._emit("content_shown", title=item.title, index=index,
-                   scroll={"top": self._last_scroll[0], "bottom": self._last_scroll[1]})
+        self._emit("content_shown", index=index, scroll_top=self._last_scroll[0],
+                   scroll_bottom=self._last_scroll[1])
         self._region_timer.start()
 
     def next_item(self) -> None:
@@ -206,7 +211,7 @@ class StudyPanel(QWidget):
             return
         self._region_timer.stop()
         self.index = len(self.study.items)
-        self.marker.emit("task_end", {"study": self.study.title, "completed": True})
+        self.marker.emit("task_end", {"task_id": self.task_id, "completed": True})
         self.title_label.setText("<h2>Thank you: that was the last item.</h2>")
         self.content_view.setPlainText("You can stop the recording now.")
         self.progress_label.clear()
@@ -221,8 +226,8 @@ class StudyPanel(QWidget):
         if rephrase and self.queries_on_item == 0:
             rephrase = False
         self.queries_on_item += 1
-        self._emit("query_submitted", length_chars=len(text), rephrase=rephrase,
-                   followup=not rephrase, query_index=self.queries_on_item)
+        self._emit("query_submitted", text_length=len(text), is_rephrase=rephrase,
+                   is_followup=not rephrase, query_index=self.queries_on_item)
         self.query_edit.clear()
         self.feedback_label.setText(
             "Rephrasing noted." if rephrase else f"Question {self.queries_on_item} noted.")
@@ -231,7 +236,7 @@ class StudyPanel(QWidget):
     def rate(self, value: int) -> None:
         if self.current is None:
             return
-        self._emit("rating", rating=int(value), scale=RATING_SCALE)
+        self._emit("rating", value=int(value), scale=[1, RATING_SCALE])
 
     def _report_scroll(self) -> None:
         if self.current is None:
@@ -241,9 +246,9 @@ class StudyPanel(QWidget):
         self._last_scroll = scroll
         if scroll == previous:
             return
-        self._emit("note", event="content_scrolled",
-                   scroll={"top": scroll[0], "bottom": scroll[1]},
-                   direction="back" if scroll[0] < previous[0] else "down")
+        direction = "back" if scroll[0] < previous[0] else "down"
+        self._emit("note", text=f"scrolled {direction}", event="content_scrolled",
+                   direction=direction, scroll_top=scroll[0], scroll_bottom=scroll[1])
 
     def _check_region(self) -> None:
         if self.current is None or not self.isVisible():
@@ -251,7 +256,7 @@ class StudyPanel(QWidget):
         region = self.content_region()
         if region != self._last_region:
             self._last_region = region
-            self._emit("note", event="content_region_changed")
+            self._emit("note", text="content region changed", event="content_region_changed")
 
     def _update_buttons(self) -> None:
         has_item = self.current is not None
