@@ -115,6 +115,24 @@ def listening_problem() -> str | None:
     return None
 
 
+def _wake_xorg_listener(listener: Any) -> None:
+    """End an X11 listener thread now rather than at the next input event.
+
+    pynput's X11 ``stop`` sends the record-disable request on the connection its thread is
+    blocked reading, where it can sit unsent; sending it on the listener's second connection
+    (the one pynput itself uses for this when its thread ends) releases the thread at once.
+    """
+    display = getattr(listener, "_display_stop", None)
+    context = getattr(listener, "_context", None)
+    if display is None or context is None:
+        return
+    try:
+        display.record_disable_context(context)
+        display.flush()
+    except Exception as error:  # the thread may have closed the connection already
+        log.debug("X11 listener already stopped: %s", error)
+
+
 @dataclass
 class _PendingMove:
     t_ns: int
@@ -229,6 +247,7 @@ class InputCapture:
         for listener in (self._keyboard_listener, self._mouse_listener):
             if listener is not None:
                 listener.stop()
+                _wake_xorg_listener(listener)
         for listener in (self._keyboard_listener, self._mouse_listener):
             if listener is not None and listener.is_alive():
                 listener.join(timeout=2.0)
