@@ -132,6 +132,7 @@ class CalibrationScreen(QWidget):
         self._fit_collector = SampleCollector()
         self._check_collector = SampleCollector()
         self._last_face_s = 0.0
+        self._faces_on_target = 0
         self.overlay = TargetOverlay()
 
         layout = QVBoxLayout(self)
@@ -168,7 +169,7 @@ class CalibrationScreen(QWidget):
         layout.addLayout(row)
 
         self._dwell_timer = QTimer(self, singleShot=True)
-        self._dwell_timer.timeout.connect(self._next_target)
+        self._dwell_timer.timeout.connect(self._dwell_over)
         self._watchdog = QTimer(self, interval=200)
         self._watchdog.timeout.connect(self._check_face)
         self._set_buttons(idle=True)
@@ -200,6 +201,7 @@ class CalibrationScreen(QWidget):
             return
         if getattr(face, "present", False):
             self._last_face_s = time.monotonic()
+            self._faces_on_target += 1
         collector = self._fit_collector if self.index < self.n_fit else self._check_collector
         collector.add(face)
 
@@ -240,6 +242,13 @@ class CalibrationScreen(QWidget):
         self._watchdog.start()
         self._next_target()
 
+    def _dwell_over(self) -> None:
+        """Move on, unless no face was seen while this target was up: then it waits."""
+        if self._faces_on_target == 0:
+            self._dwell_timer.start(self.dwell_ms)
+            return
+        self._next_target()
+
     def _next_target(self) -> None:
         collector = self._fit_collector if self.index < self.n_fit else self._check_collector
         if self.index >= 0:
@@ -255,6 +264,7 @@ class CalibrationScreen(QWidget):
         if self.index == self.n_fit:
             self.overlay.message = "Now a few more dots to check the accuracy."
         self.overlay.update()
+        self._faces_on_target = 0
         self.target_shown.emit(self.index, float(x), float(y))
         self._dwell_timer.start(self.dwell_ms)
 
@@ -268,8 +278,6 @@ class CalibrationScreen(QWidget):
         if warning != self.overlay.warning:
             self.overlay.warning = warning
             self.overlay.update()
-        if missing and self._dwell_timer.isActive():
-            self._dwell_timer.start(self.dwell_ms)   # restart: this target waits for a face
 
     def no_face_warning(self) -> str:
         return self.overlay.warning

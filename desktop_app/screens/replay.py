@@ -389,7 +389,7 @@ class ReplayScreen(QWidget):
 
     def _draw_region(self) -> None:
         region = self.current_region()
-        if region is None:
+        if not isinstance(region, dict) or not all(key in region for key in "xywh"):
             self.region_item.clear()
             return
         x, y, w, h = (float(region[key]) for key in "xywh")

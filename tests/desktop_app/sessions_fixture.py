@@ -36,7 +36,7 @@ def write_session(data_dir: Path, *, participant: str = "P001", seconds: float =
         if index % 10 == 5:
             writer.write_input(InputEvent(t_ns=t_ns + 30, kind="scroll", x_px=400, y_px=300,
                                           dx=0.0, dy=-1.0))
-    region = {"x_px": 100, "y_px": 100, "w_px": 600, "h_px": 400}
+    region = {"x": 100, "y": 100, "w": 600, "h": 400}
     writer.write_marker(Marker(t_ns=2, kind="task_start", payload={}))
     writer.write_marker(Marker(t_ns=3, kind="content_shown",
                                payload={"content_id": "one", "region": region}))

@@ -1,0 +1,62 @@
+"""Replay screen: a real session read through the replay iterator, on one timeline."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from desktop_app.screens.replay import ReplayScreen, load_replay
+from tests.desktop_app.sessions_fixture import write_session
+
+
+def test_loader_reads_every_row_of_every_stream(data_dir):
+    path = write_session(data_dir, seconds=2.0)
+    data = load_replay(str(path))
+    assert len(data["face_t_s"]) == 60
+    assert len(data["input_t_s"]) == 40 + 6
+    assert [kind for _, kind, _ in data["markers"]][:2] == ["task_start", "content_shown"]
+    assert np.all(np.diff(data["face_t_s"]) > 0)
+
+
+def test_loaded_session_sets_the_timeline_to_its_duration(qtbot, data_dir):
+    path = write_session(data_dir, seconds=2.0)
+    screen = ReplayScreen(data_dir)
+    qtbot.addWidget(screen)
+    with qtbot.waitSignal(screen.loaded, timeout=20_000):
+        screen.load(str(path))
+    assert abs(screen.duration_s - 59 / 30) < 0.05
+    assert screen.slider.maximum() == int(screen.duration_s * 1000)
+
+
+def test_seeking_draws_the_last_two_seconds_of_gaze_and_the_content_region(qtbot, data_dir):
+    path = write_session(data_dir, seconds=4.0)
+    screen = ReplayScreen(data_dir)
+    qtbot.addWidget(screen)
+    with qtbot.waitSignal(screen.loaded, timeout=20_000):
+        screen.load(str(path))
+    screen.seek(3.0)
+    assert 58 <= screen.gaze_samples_shown() <= 61
+    assert screen.current_region() == {"x": 100, "y": 100, "w": 600, "h": 400}
+    assert screen.time_label.text().startswith("3.0 /")
+
+
+def test_play_advances_the_cursor_and_stops_at_the_end(qtbot, data_dir):
+    path = write_session(data_dir, seconds=1.0)
+    screen = ReplayScreen(data_dir)
+    qtbot.addWidget(screen)
+    with qtbot.waitSignal(screen.loaded, timeout=20_000):
+        screen.load(str(path))
+    screen.speed_box.setCurrentIndex(screen.speed_box.count() - 1)   # 8x
+    screen.play()
+    qtbot.waitUntil(lambda: not screen.playing, timeout=5_000)
+    assert screen.t_s == screen.duration_s
+    assert screen.cursors[0].value() == screen.duration_s
+
+
+def test_a_session_that_cannot_be_read_is_a_message(qtbot, data_dir, tmp_path):
+    bogus = tmp_path / "bogus.sqlite"
+    bogus.write_bytes(b"not a database")
+    screen = ReplayScreen(data_dir)
+    qtbot.addWidget(screen)
+    with qtbot.waitSignal(screen.error, timeout=10_000) as blocker:
+        screen.load(str(bogus))
+    assert "bogus" in blocker.args[0] and screen.info_label.text() == blocker.args[0]
