@@ -54,7 +54,7 @@ def replay(
     monotonic: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], Any] | None = None,
 ) -> Iterator[ReplayRow]:
-    """Yield the session's rows of ``streams`` (default all) from ``start_s`` to ``end_s``.
+    """Yield the rows of ``streams`` (default all) with ``start_s <= t < end_s``.
 
     ``stop`` ends the replay early (also while waiting for a row's time). ``monotonic`` and
     ``sleep`` are the time base for pacing (defaults: the real clock; with ``stop`` given,
@@ -79,7 +79,7 @@ def replay(
     for t_ns, order, record in merged:
         if t_ns < start_ns:
             continue
-        if end_ns is not None and t_ns > end_ns:
+        if end_ns is not None and t_ns >= end_ns:
             return
         if stop is not None and stop.is_set():
             return
