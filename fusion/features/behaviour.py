@@ -39,6 +39,13 @@ def burst_positions(key_t_ns: np.ndarray, *, gap_ns: int) -> np.ndarray:
     return index - run_start
 
 
+def idle_seconds(t_ns: np.ndarray, ends_ns: np.ndarray) -> np.ndarray:
+    """Seconds from the last event strictly before each end (or session start), [T]."""
+    last = np.searchsorted(t_ns, ends_ns, side="left") - 1
+    last_t = np.where(last >= 0, t_ns[np.maximum(last, 0)] if t_ns.size else 0, 0)
+    return (ends_ns - last_t) / 1e9
+
+
 def behaviour_features(events: dict[str, np.ndarray], grid: StepGrid, *,
                        settings: FusionSettings, keyboard_off: np.ndarray,
                        mouse_off: np.ndarray, scroll_off: np.ndarray) -> BehaviourResult:
@@ -83,9 +90,7 @@ def behaviour_features(events: dict[str, np.ndarray], grid: StepGrid, *,
     values["scroll_down_px"] = window.sum(np.maximum(-dy, 0.0)) * settings.scroll_px_per_unit
     values["scroll_up_px"] = window.sum(np.maximum(dy, 0.0)) * settings.scroll_px_per_unit
 
-    last = np.searchsorted(t_ns, ends, side="left") - 1
-    last_t = np.where(last >= 0, t_ns[np.maximum(last, 0)] if t_ns.size else 0, 0)
-    values["idle_s"] = (ends - last_t) / 1e9
+    values["idle_s"] = idle_seconds(t_ns, ends)
 
     keyboard_on, mouse_on, scroll_on = ~keyboard_off, ~mouse_off, ~scroll_off
     valid = {

@@ -42,7 +42,7 @@ class VisionResult:
     gaze_uncalibrated: np.ndarray  # [T] no calibrated gaze in the window (nor held)
 
 
-class _WindowStats:
+class WindowStats:
     """Means, variances and shares of face-row quantities over the step windows."""
 
     def __init__(self, t_ns: np.ndarray, grid: StepGrid, settings: FusionSettings) -> None:
@@ -113,10 +113,10 @@ def vision_features(face: dict[str, np.ndarray], grid: StepGrid, *, settings: Fu
     region from each content marker on (NaN where none is shown).
     """
     t_ns = face["t_ns"]
-    stats = _WindowStats(t_ns, grid, settings)
+    stats = WindowStats(t_ns, grid, settings)
     window_s = settings.window
     present = face["present"].astype(bool)
-    blend = face["blendshapes"].astype(np.float64)  # [N, 52]
+    blend = face["blendshapes"]  # [N, 52] float32; only the columns used are widened
     values: dict[str, np.ndarray] = {}
     valid: dict[str, np.ndarray] = {}
 
@@ -160,7 +160,7 @@ def vision_features(face: dict[str, np.ndarray], grid: StepGrid, *, settings: Fu
     put("dwell_content_share", stats.share(inside, calibrated))
 
     # Blinks and eye closure from the blink blendshapes, expressions from their groups.
-    blink = blend[:, [_B[name] for name in BLINK_SHAPES]].mean(axis=1)
+    blink = blend[:, [_B[name] for name in BLINK_SHAPES]].astype(np.float64).mean(axis=1)
     has_blink = present & np.isfinite(blink)
     closed = has_blink & (np.nan_to_num(blink) > settings.blink_threshold)
     blink_rows = np.flatnonzero(has_blink)
@@ -170,7 +170,8 @@ def vision_features(face: dict[str, np.ndarray], grid: StepGrid, *, settings: Fu
     put("blink_rate_hz", stats.rate(onset, has_blink, window_s))
     put("eye_closure_share", stats.share(closed, has_blink))
     for name, shapes in EXPRESSIONS.items():
-        put(name, stats.mean(blend[:, [_B[s] for s in shapes]].mean(axis=1), present))
+        group = blend[:, [_B[s] for s in shapes]].astype(np.float64)
+        put(name, stats.mean(group.mean(axis=1), present))
 
     for name in values:
         valid[name] = valid[name] & ~unavailable
