@@ -56,19 +56,24 @@ class MaxEntFit:
     extras: dict[str, float] = field(default_factory=dict)
 
 
-def _demo_log_likelihood(values: SoftValues, demos: Demonstrations) -> tuple[float, float]:
-    """Sum of log pi(a_t | s_t) over demonstrated steps, and their count (all processes)."""
+def _demo_action_counts(demos: Demonstrations, n_states: int, n_actions: int,
+                        time_indexed: int | None) -> tuple[torch.Tensor, float]:
+    """Demonstrated (s, a) counts, C[s, a] or C[t, s, a], and their total (all processes)."""
     mask = demos.counted()
     states, actions = demos.states[mask], demos.actions[mask]
-    if values.log_policy.dim() == 3:
-        steps = np.broadcast_to(np.arange(demos.states.shape[1]), demos.states.shape)[mask]
-        steps = np.minimum(steps, values.log_policy.shape[0] - 1)
-        picked = values.log_policy[steps, states, actions]
+    if time_indexed is None:
+        flat = states * n_actions + actions
+        size = n_states * n_actions
     else:
-        picked = values.log_policy[states, actions]
-    totals = torch.tensor([float(picked.sum()), float(mask.sum())], dtype=torch.float64)
-    totals = distributed.all_reduce_sum(totals)
-    return float(totals[0]), float(totals[1])
+        steps = np.broadcast_to(np.arange(demos.states.shape[1]), demos.states.shape)[mask]
+        steps = np.minimum(steps, time_indexed - 1)
+        flat = (steps * n_states + states) * n_actions + actions
+        size = time_indexed * n_states * n_actions
+    counts = torch.from_numpy(np.bincount(flat, minlength=size).astype(np.float64))
+    counts = distributed.all_reduce_sum(counts)
+    shape = (n_states, n_actions) if time_indexed is None else (time_indexed, n_states,
+                                                                 n_actions)
+    return counts.reshape(shape), float(counts.sum())
 
 
 def mce_irl(
@@ -105,6 +110,8 @@ def mce_irl(
     if distributed.is_distributed():
         # The share of running episodes must be the global one, not this shard's.
         weights = _global_step_weights(demos, discount, horizon)
+    action_counts, n_counted = _demo_action_counts(demos, mdp.n_states, mdp.n_actions,
+                                                   horizon)  # C[s, a] or C[t, s, a]
     demo_mass = float(demo_occupancy.sum())
     demo_feature = state_features.T @ demo_occupancy.sum(dim=1)  # [F]
 
@@ -121,9 +128,8 @@ def mce_irl(
         model_occupancy = model_occupancy * (demo_mass / float(model_occupancy.sum()))
         gap_per_feature = state_features.T @ model_occupancy.sum(dim=1) - demo_feature
         gap = float(gap_per_feature.abs().max()) / max(demo_mass, 1e-12)
-        log_likelihood, count = _demo_log_likelihood(values, demos)
-        curve.append({"iteration": float(iteration), "nll": -log_likelihood / max(count, 1),
-                      "gap": gap})
+        nll = -float((action_counts * values.log_policy).sum()) / max(n_counted, 1.0)
+        curve.append({"iteration": float(iteration), "nll": nll, "gap": gap})
         bar.set_postfix(nll=f"{curve[-1]['nll']:.4f}", gap=f"{gap:.1e}")
         if gap < tol:
             break
