@@ -82,6 +82,16 @@ def face_arrays_from_frames(frames: Iterable[FaceFrame]) -> dict[str, np.ndarray
     }
 
 
+def _single_row(face: FaceFrame) -> dict[str, np.ndarray]:
+    """The columns the gaze features need, for one frame (cheaper than the full helper)."""
+    return {
+        "eye_features_norm": np.array([face.eye_features_norm], dtype=np.float64),
+        "yaw_deg": np.array([face.yaw_deg]),
+        "pitch_deg": np.array([face.pitch_deg]),
+        "translation_mm": np.array([face.translation_mm], dtype=np.float64),
+    }
+
+
 def base_features(face_arrays: Mapping[str, np.ndarray]) -> np.ndarray:
     """``[N, 8]`` BASE_FEATURES from face columns (``Session.face()`` or the helper above)."""
     eyes = np.asarray(face_arrays["eye_features_norm"], dtype=np.float64).reshape(-1, 4)
@@ -158,7 +168,7 @@ class GazeMapping:
         if not face.present:
             return replace(face, gaze_px=(math.nan, math.nan), on_screen=None,
                            gaze_calibrated=True)
-        gaze, on_screen = self.apply_to_face_rows(face_arrays_from_frames([face]))
+        gaze, on_screen = self.apply_to_face_rows(_single_row(face))
         flag = None if math.isnan(on_screen[0]) else bool(on_screen[0])
         return replace(face, gaze_px=(float(gaze[0, 0]), float(gaze[0, 1])), on_screen=flag,
                        gaze_calibrated=True)
@@ -260,7 +270,7 @@ class GazeTracker:
             return self.mapping.apply_to_frame(face)
         if not face.present:
             return replace(face, on_screen=None, gaze_calibrated=False)
-        value = attention_on_screen(face_arrays_from_frames([face]))[0]
+        value = attention_on_screen(_single_row(face))[0]
         return replace(face, on_screen=None if math.isnan(value) else bool(value),
                        gaze_calibrated=False)
 
