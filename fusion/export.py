@@ -74,6 +74,9 @@ def check_output_folder(target: str | os.PathLike[str]) -> Path:
     parent = folder.parent
     while not parent.exists() and parent != parent.parent:
         parent = parent.parent
+    if not parent.is_dir():
+        raise ExportError(f"cannot write into {parent}: it is a file, not a folder; choose an "
+                          "output folder")
     if not os.access(parent, os.W_OK | os.X_OK):
         raise ExportError(f"cannot write into {parent}: permission denied; choose a writable "
                           "output folder")

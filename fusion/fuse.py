@@ -166,6 +166,15 @@ def fuse_streams(streams: SessionStreams, *, settings: FusionSettings) -> FusedD
     pauses = _pause_intervals(streams.markers)
     off_spans = _off_intervals(streams, pauses)
     off = {stream: overlaps(spans, starts, ends) for stream, spans in off_spans.items()}
+    # A stream with no row in the whole session was not captured (a listener that could not
+    # start, a camera that never opened): its features are unknown, not zero.
+    silent = {"face": ("camera",), "input": ("keyboard", "mouse", "scroll"),
+              "markers": ("markers",)}
+    for stream, consent_streams in silent.items():
+        if stream not in present:
+            for name in consent_streams:
+                off[name] = np.ones(grid.n_steps, dtype=bool)
+                off_spans[name] = np.array([[0, FOREVER_NS]], dtype=np.int64)
     paused = overlaps(pauses, step_starts, ends)
     timeline = ContentTimeline.from_markers(streams.markers)
 
