@@ -370,7 +370,8 @@ class FacePipeline:
     and the drop is counted in ``stats.skipped``. With ``drop_when_behind=False`` (offline
     files) ``submit`` waits for room, so every frame is analysed. Each ``FaceFrame`` is
     passed to ``on_face`` on the pipeline thread; an exception from the analyzer or the
-    callback is logged and counted, and the pipeline goes on.
+    callback is logged and counted, and the pipeline goes on. ``stop`` closes the analyzer
+    (its landmarker holds native resources) unless ``close_analyzer`` is False.
     """
 
     def __init__(
@@ -381,8 +382,10 @@ class FacePipeline:
         queue_size: int = 1,
         drop_when_behind: bool = True,
         on_result: Callable[[Frame, FaceFrame], None] | None = None,
+        close_analyzer: bool = True,
     ) -> None:
         self.analyzer = analyzer
+        self.close_analyzer = close_analyzer
         self.on_face = on_face
         self.on_result = on_result
         self.drop_when_behind = drop_when_behind
@@ -473,7 +476,12 @@ class FacePipeline:
             self._cond.notify_all()
         if self._thread is not None:
             self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.warning("face pipeline did not finish within %s s", timeout_s)
+                return self.stats
             self._thread = None
+        if self.close_analyzer:
+            self.analyzer.close()
         return self.stats
 
     def __enter__(self) -> FacePipeline:

@@ -106,6 +106,10 @@ class FrameSource:
             self._close()
             self._is_open = False
 
+    def interrupt(self) -> None:
+        """Wake a ``read`` that is waiting (pacing, reconnecting) so another thread can stop."""
+        return None
+
     @property
     def is_open(self) -> bool:
         return self._is_open
