@@ -314,9 +314,13 @@ class CameraSource(FrameSource):
 
     def _note_timing(self, t_ns: int) -> None:
         """Count a frame as late, and the frames it implies were missed, from its interval."""
-        if self._last_t_ns is None or not self.fps > 0:
+        # The driver's reported rate, when it gives one, is what the camera really runs at
+        # (many drop to 15 fps in dim light); the requested rate otherwise.
+        actual = self._actual.get("fps", 0.0)
+        fps = actual if 1.0 <= actual <= 240.0 else self.fps
+        if self._last_t_ns is None or not fps > 0:
             return
-        period_ns = 1e9 / self.fps
+        period_ns = 1e9 / fps
         interval = t_ns - self._last_t_ns
         if interval > LATE_FACTOR * period_ns:
             self._count("frames_late")
