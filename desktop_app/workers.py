@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
 import queue
 import traceback
 from collections.abc import Callable
@@ -31,6 +32,7 @@ from sensing.errors import EngageError
 log = logging.getLogger(__name__)
 
 ProgressCallback = Callable[[Any], None]
+BACKGROUND_NICENESS = 10
 
 
 def describe_error(error: BaseException) -> str:
@@ -116,7 +118,15 @@ def run_in_background(function: Callable[..., Any], *args: Any,
 
 def _process_entry(function: Callable[..., Any], args: tuple[Any, ...],
                    kwargs: dict[str, Any], channel: Any) -> None:
-    """Body of the child process: run, send progress, then one final result or error."""
+    """Body of the child process: run, send progress, then one final result or error.
+
+    The child lowers its own scheduling priority: on a laptop with two cores, background
+    learning must yield the CPU to the window the participant or researcher is using.
+    """
+    try:
+        os.nice(BACKGROUND_NICENESS)
+    except (AttributeError, OSError):  # no nice on this platform: run at normal priority
+        log.debug("could not lower the worker's priority")
     try:
         result = function(*args, progress=lambda item: channel.put(("progress", item)),
                           **kwargs)

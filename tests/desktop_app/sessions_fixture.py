@@ -30,12 +30,13 @@ def write_session(data_dir: Path, *, participant: str = "P001", seconds: float =
             eye_openness=(0.3, 0.3), distance_mm=500.0,
             gaze_px=(float(400 + 300 * np.sin(index / 10)), float(300 + 200 * np.cos(index / 7))),
             on_screen=True, gaze_calibrated=True))
-        if index % 3 == 0:
+        phase = int(index / rate_hz / 2) % 4   # 2 s each: type, scroll down, read, scroll back
+        if phase == 0 and index % 3 == 0:
             writer.write_input(InputEvent(t_ns=t_ns + 10, kind="key_down", key_class="letter"))
             writer.write_input(InputEvent(t_ns=t_ns + 20, kind="key_up", key_class="letter"))
-        if index % 10 == 5:
+        if phase in (1, 3) and index % 3 == 1:
             writer.write_input(InputEvent(t_ns=t_ns + 30, kind="scroll", x_px=400, y_px=300,
-                                          dx=0.0, dy=-1.0))
+                                          dx=0.0, dy=-1.0 if phase == 1 else 1.0))
     region = {"x": 100, "y": 100, "w": 600, "h": 400}
     writer.write_marker(Marker(t_ns=2, kind="task_start", payload={}))
     writer.write_marker(Marker(t_ns=3, kind="content_shown",

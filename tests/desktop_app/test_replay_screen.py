@@ -12,7 +12,7 @@ def test_loader_reads_every_row_of_every_stream(data_dir):
     path = write_session(data_dir, seconds=2.0)
     data = load_replay(str(path))
     assert len(data["face_t_s"]) == 60
-    assert len(data["input_t_s"]) == 40 + 6
+    assert len(data["input_t_s"]) == 20 + 20
     assert [kind for _, kind, _ in data["markers"]][:2] == ["task_start", "content_shown"]
     assert np.all(np.diff(data["face_t_s"]) > 0)
 

@@ -49,6 +49,7 @@ def test_verify_of_a_damaged_file_shows_a_readable_error(qtbot, data_dir):
     path = write_session(data_dir, seconds=1.0)
     screen = loaded_screen(qtbot, data_dir)
     screen.table.selectRow(0)
+    qtbot.waitUntil(lambda: "streams" in screen.details.toPlainText(), timeout=10_000)
     path.write_bytes(b"SQLite format 3\x00" + b"\x00" * 50)
     with qtbot.waitSignal(screen.error, timeout=10_000) as blocker:
         screen.verify_selected()
