@@ -316,13 +316,13 @@ def resense_command(args: argparse.Namespace) -> int:
     from sensing.recorder import video_path_for, video_times_path_for
     from sensing.session import SessionWriter, open_session
 
-    model_path = resolve_face_model(args.model)
     with open_session(args.session, args.data_dir) as original:
         video = video_path_for(original.path)
         times_path = video_times_path_for(original.path)
         if not video.is_file() or not times_path.is_file():
             raise EngageError(f"session {original.id} has no kept video ({video.name}); only "
                               "sessions recorded with --keep-video can be re-sensed")
+        model_path = resolve_face_model(args.model)
         times = np.fromfile(times_path, dtype="<i8")  # [frames] session t_ns per video frame
         ever_granted = {stream: False for stream in CONSENT_STREAMS}
         for record in original.consent_records():
