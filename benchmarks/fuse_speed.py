@@ -25,7 +25,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from fusion.align import StepGrid, windows
+from fusion.align import StepGrid, grid_windows
 from fusion.features.behaviour import idle_seconds
 from fusion.features.vision import WindowStats
 from fusion.fuse import SessionStreams, fuse_session, fuse_streams
@@ -150,7 +150,7 @@ def engage_shared_features(streams: SessionStreams, settings: FusionSettings,
     present = face["present"]
     inputs = streams.inputs
     kind = inputs["kind"]
-    window = windows(inputs["t_ns"], grid.starts_ns, grid.ends_ns)
+    window = grid_windows(inputs["t_ns"], grid)
     dy = np.where(kind == "scroll", np.nan_to_num(inputs["dy"]), 0.0)
     return {
         "face_present_share": stats.share(present, np.ones_like(present))[0],

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fusion.align import StepGrid, windows
+from fusion.align import StepGrid, grid_windows
 from fusion.dataset import NO_ACTION
 from fusion.schema import ACTION_PRECEDENCE, action_index
 from fusion.settings import FusionSettings
@@ -20,15 +20,14 @@ def step_evidence(face: dict[str, np.ndarray], events: dict[str, np.ndarray],
                   query_t_ns: np.ndarray, grid: StepGrid, *, settings: FusionSettings,
                   camera_off: np.ndarray, input_off: np.ndarray) -> np.ndarray:
     """The action each step's own evidence shows, [T] int64 (indices into ``ACTIONS``)."""
-    starts, ends = grid.step_starts_ns(), grid.ends_ns
-    in_step = windows(events["t_ns"], starts, ends)
+    in_step = grid_windows(events["t_ns"], grid, window_ns=grid.step_ns)
     kind = events["kind"]
     keys = in_step.count_where(kind == "key_down")
-    queries = windows(query_t_ns, starts, ends).count
+    queries = grid_windows(query_t_ns, grid, window_ns=grid.step_ns).count
     clicks = in_step.count_where(kind == "button_down")
     net_dy = in_step.sum(np.where(kind == "scroll", np.nan_to_num(events["dy"]), 0.0))
 
-    face_step = windows(face["t_ns"], starts, ends)
+    face_step = grid_windows(face["t_ns"], grid, window_ns=grid.step_ns)
     present = face["present"].astype(bool)
     rows = face_step.count
     faces = face_step.count_where(present)

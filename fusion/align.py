@@ -75,6 +75,17 @@ class Windows:
         return prefix[self.hi] - prefix[self.lo]
 
 
+    def last_time_where(self, t_ns: np.ndarray, mask: np.ndarray) -> np.ndarray:
+        """Time of the last row with ``mask`` before each window's end, [T]; -1 where none."""
+        positions = np.flatnonzero(mask)
+        prefix = np.zeros(mask.shape[0] + 1, dtype=np.int64)
+        np.cumsum(mask, out=prefix[1:])
+        before = prefix[self.hi]  # rows with mask true before the end
+        if positions.size == 0:
+            return np.full(before.shape, -1, dtype=np.int64)
+        return np.where(before > 0, t_ns[positions[np.maximum(before - 1, 0)]], -1)
+
+
 def prefix_sum(values: np.ndarray) -> np.ndarray:
     """``[0, v0, v0+v1, ...]``, [N + 1] float64."""
     prefix = np.zeros(values.shape[0] + 1, dtype=np.float64)
@@ -86,6 +97,25 @@ def windows(t_ns: np.ndarray, starts_ns: np.ndarray, ends_ns: np.ndarray) -> Win
     """Rows of a sorted stream within ``[start, end)`` of each window."""
     return Windows(lo=np.searchsorted(t_ns, starts_ns, side="left"),
                    hi=np.searchsorted(t_ns, ends_ns, side="left"))
+
+
+def grid_windows(t_ns: np.ndarray, grid: StepGrid, *, window_ns: int | None = None) -> Windows:
+    """Rows of a sorted stream within each step's trailing window of ``window_ns`` (default:
+    the grid's window).
+
+    When the window is a whole number of steps the bounds come from one ``bincount`` of the
+    rows' step indices (O(N + T)); otherwise from binary search.
+    """
+    window_ns = grid.window_ns if window_ns is None else window_ns
+    ends = grid.ends_ns
+    if window_ns % grid.step_ns or (t_ns.size and t_ns[0] < 0):
+        return windows(t_ns, ends - window_ns, ends)
+    steps_back = window_ns // grid.step_ns
+    step_index = np.minimum(t_ns // grid.step_ns, grid.n_steps)  # [N]; past the end -> T
+    hi = np.cumsum(np.bincount(step_index, minlength=grid.n_steps + 1)[:grid.n_steps])
+    lo = np.zeros_like(hi)
+    lo[steps_back:] = hi[:grid.n_steps - steps_back] if steps_back < grid.n_steps else 0
+    return Windows(lo=lo, hi=hi)
 
 
 def last_before(t_ns: np.ndarray, ends_ns: np.ndarray) -> np.ndarray:

@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from fusion.actions import next_step_actions, step_evidence
-from fusion.align import StepGrid, last_before, merge_intervals, overlaps, windows
+from fusion.align import StepGrid, grid_windows, last_before, merge_intervals, overlaps
 from fusion.dataset import FusedDataset
 from fusion.engagement import engagement_score
 from fusion.features.behaviour import behaviour_features
@@ -192,7 +192,7 @@ def fuse_streams(streams: SessionStreams, *, settings: FusionSettings) -> FusedD
                                                                v["gaze_on_screen_share"], 1.0))
     step_review_s = settings.step_s * np.where(vv["face_present_share"], review_share, 0.0)
     inputs = streams.inputs
-    in_step = windows(inputs["t_ns"], step_starts, ends)
+    in_step = grid_windows(inputs["t_ns"], grid, window_ns=grid.step_ns)
     scroll_dy = np.where(inputs["kind"] == "scroll", np.nan_to_num(inputs["dy"]), 0.0)
     step_scroll_up = in_step.sum(np.maximum(scroll_dy, 0.0)) * settings.scroll_px_per_unit
     step_scroll_up = np.where(off["scroll"], 0.0, step_scroll_up)

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fusion.align import StepGrid, safe_ratio, windows
+from fusion.align import StepGrid, grid_windows, safe_ratio
 from fusion.schema import NAVIGATION_KEY_CLASSES, TEXT_KEY_CLASSES
 from fusion.settings import FusionSettings
 
@@ -57,8 +57,8 @@ def behaviour_features(events: dict[str, np.ndarray], grid: StepGrid, *,
     kind = events["kind"]
     key_class = events["key_class"]
     window_s = settings.window
-    starts, ends = grid.starts_ns, grid.ends_ns
-    window = windows(t_ns, starts, ends)
+    ends = grid.ends_ns
+    window = grid_windows(t_ns, grid)
 
     key_down = kind == "key_down"
     values: dict[str, np.ndarray] = {

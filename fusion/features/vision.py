@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from fusion.align import StepGrid, hold, last_true_time, safe_ratio, windows
+from fusion.align import StepGrid, grid_windows, hold, safe_ratio
 from fusion.settings import FusionSettings
 from sensing.records import BLENDSHAPE_NAMES
 
@@ -48,12 +48,12 @@ class WindowStats:
     def __init__(self, t_ns: np.ndarray, grid: StepGrid, settings: FusionSettings) -> None:
         self.t_ns = t_ns
         self.ends = grid.ends_ns
-        self.window = windows(t_ns, grid.starts_ns, self.ends)
+        self.window = grid_windows(t_ns, grid)
         self.max_gap_ns = round(settings.max_gap_s * 1e9)
 
     def _held(self, value: np.ndarray, count: np.ndarray,
               mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        last = last_true_time(self.t_ns, mask, self.ends)
+        last = self.window.last_time_where(self.t_ns, mask)
         return hold(value, count > 0, last, self.ends, max_gap_ns=self.max_gap_ns)
 
     def mean(self, x: np.ndarray, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

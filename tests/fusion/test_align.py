@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from fusion.align import StepGrid, hold, merge_intervals, overlaps, windows
+from fusion.align import StepGrid, grid_windows, hold, merge_intervals, overlaps, windows
 
 
 def test_window_sums_equal_a_brute_force_sum_over_each_window() -> None:
@@ -38,3 +38,22 @@ def test_overlapping_intervals_merge_and_mark_the_windows_they_touch() -> None:
     assert intervals.tolist() == [[150, 300], [900, 950]]
     marked = overlaps(intervals, np.array([0, 100, 300, 800]), np.array([100, 200, 400, 900]))
     assert marked.tolist() == [False, True, False, False]
+
+
+def test_grid_windows_by_bincount_equal_binary_search() -> None:
+    rng = np.random.default_rng(5)
+    t_ns = np.sort(np.r_[rng.integers(0, 12_000, 800), [0, 250, 250, 500]])  # some on ends
+    for window_ns in (250, 750, 600):
+        grid = StepGrid(step_ns=250, window_ns=window_ns, n_steps=44)
+        fast = grid_windows(t_ns, grid)
+        slow = windows(t_ns, grid.starts_ns, grid.ends_ns)
+        np.testing.assert_array_equal(fast.lo, slow.lo)
+        np.testing.assert_array_equal(fast.hi, slow.hi)
+
+
+def test_last_time_where_finds_the_last_marked_row_before_each_end() -> None:
+    grid = StepGrid(step_ns=100, window_ns=100, n_steps=4)
+    t_ns = np.array([10, 50, 120, 250, 260])
+    mask = np.array([True, False, True, False, True])
+    last = grid_windows(t_ns, grid).last_time_where(t_ns, mask)
+    assert last.tolist() == [10, 120, 260, 260]
