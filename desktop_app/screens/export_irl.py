@@ -260,9 +260,9 @@ class ExportIrlScreen(QWidget):
     # -- sessions ---------------------------------------------------------------------------
 
     def refresh(self) -> None:
-        checked = set(self.chosen_sessions())
         run_in_background(list_sessions, self.data_dir,
-                          on_done=lambda paths: self._show_sessions(paths, checked),
+                          on_done=lambda paths: self._show_sessions(
+                              paths, set(self.chosen_sessions())),
                           on_error=self._failed)
 
     def _show_sessions(self, paths: list[Path], checked: set[str]) -> None:

@@ -31,7 +31,9 @@ from PyQt6.QtWidgets import (
 
 from desktop_app.screens.recording import bgr_to_qimage
 from desktop_app.workers import run_in_background
+from sensing.calibration import latest_mapping
 from sensing.expression import expression_summaries
+from sensing.gaze import face_arrays_from_frames
 from sensing.records import INPUT_KINDS, FaceFrame, InputEvent, Marker
 from sensing.replay import replay
 from sensing.session import open_session
@@ -53,7 +55,8 @@ def load_replay(path: str, model_dir: str | None = None) -> dict[str, Any]:
     with open_session(path) as session:
         summary = session.summary()
         screen = None
-        for calibration in session.calibrations():
+        calibrations = session.calibrations()
+        for calibration in calibrations:
             screen = calibration.model.get("screen", screen)
         for row in replay(session, speed=None, streams=("face", "input", "markers")):
             if row.stream == "face":
@@ -65,10 +68,17 @@ def load_replay(path: str, model_dir: str | None = None) -> dict[str, Any]:
     n = len(face_rows)
     blend = (np.stack([f.blendshapes for f in face_rows]) if n
              else np.zeros((0, 52), np.float32))                                   # [N, 52]
+    gaze = np.array([f.gaze_px for f in face_rows], dtype=np.float64).reshape(n, 2)  # [N, 2]
+    gaze_note = "recorded"
+    mapping = latest_mapping(calibrations)
+    if n and mapping is not None and not np.isfinite(gaze).any():
+        # Live rows carry raw features; the stored calibration maps them, as offline tools do.
+        gaze, _ = mapping.apply_to_face_rows(face_arrays_from_frames(face_rows))
+        gaze_note = "from the stored calibration"
     data: dict[str, Any] = {
         "path": path, "summary": summary,
         "face_t_s": np.array([f.t_ns for f in face_rows], dtype=np.float64) / 1e9,  # [N]
-        "gaze_px": np.array([f.gaze_px for f in face_rows], dtype=np.float64).reshape(n, 2),
+        "gaze_px": gaze, "gaze_note": gaze_note,
         "present": np.array([f.present for f in face_rows], dtype=bool),
         "expressions": {name: np.asarray(values, dtype=np.float64) for name, values in
                         expression_summaries(blend).items() if name in TRACE_NAMES},
@@ -260,7 +270,8 @@ class ReplayScreen(QWidget):
         self._draw_static()
         notes = [f"Session {data['summary']['id']} ({data['summary']['participant']}), "
                  f"{self.duration_s:.1f} s, {len(data['face_t_s'])} face rows, "
-                 f"{len(data['input_t_s'])} input events, {len(data['markers'])} markers."]
+                 f"{len(data['input_t_s'])} input events, {len(data['markers'])} markers; "
+                 f"gaze {data['gaze_note']}."]
         if data["fused_error"]:
             notes.append(f"No fused features: {data['fused_error']}")
         if data["reward_error"]:
