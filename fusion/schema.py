@@ -21,8 +21,9 @@ Marker payload keys that fusion reads (others are ignored):
 (on-screen rectangle in px as ``[left, top, width, height]`` or a dict with ``x``/``left``,
 ``y``/``top``, ``w``/``width``, ``h``/``height``), optional ``topic`` (contents sharing a
 topic count as similar for re-engagement). ``content_hidden``: optional ``content_id``.
-``query_submitted``: optional ``content_id`` (defaults to the content shown), optional
-``follow_up``/``rephrasing``/``clarification`` bools. ``pause``/``resume``: no payload.
+``query_submitted``: optional ``content_id`` (defaults to the content shown); other keys
+(``follow_up``, ``rephrasing``, text length) are kept in the session but do not change Q_d.
+``pause``/``resume``: no payload; everything between them is invalid.
 
 Actions. The action of step ``t`` is what the participant did in step ``t + 1`` (the step
 that follows the state), decided from that step's raw evidence by this precedence, the most
@@ -32,8 +33,8 @@ specific evidence first and ``read`` the default:
 2. ``click``: a mouse button press (``button_down``);
 3. ``scroll_back``: scroll with net ``dy > 0`` (towards the top: pynput's sign convention);
 4. ``scroll_down``: scroll with net ``dy < 0``;
-5. ``absent``: camera consented and a face in fewer than half of the step's face rows (or no
-   face rows at all while the camera stream is on);
+5. ``absent``: camera consented and a face in fewer than ``absent_face_share`` (half) of the
+   step's face rows (a step without face rows is no evidence either way);
 6. ``look_away``: face present, but gaze (calibrated) or head-pose attention estimate
    (uncalibrated) off screen in at least half of the rows that say either way;
 7. ``read``: none of the above: face present and looking at the screen, or no camera.
@@ -141,8 +142,8 @@ FEATURES: tuple[FeatureSpec, ...] = (
                 "R_e: content_revisits + (scroll-up px within the current content id, this "
                 "session) / scroll_back_unit_px"),
     FeatureSpec("query_depth", "count", _C,
-                "Q_d: query_submitted markers attributed to the current content id so far "
-                "(follow-ups, rephrasings and clarifications weighted by query_weights)"),
+                "Q_d: query_submitted markers about the current content id so far this "
+                "session (payload content_id, else the content shown); each query counts 1"),
     FeatureSpec("engagement", "score 0-1", _C,
                 "E = f(T_r, R_e, Q_d): by default sum_k w_k * (1 - exp(-x_k / scale_k)) with "
                 "weights 0.5/0.25/0.25 (fusion.engagement, configurable)"),

@@ -183,3 +183,25 @@ def test_reengagement_adds_scroll_backs_over_the_content(make_session) -> None:
     ds = fuse_session(make_session(face=face_rows(0, 0.5), markers=markers, inputs=events),
                       settings=FusionSettings(scroll_px_per_unit=40, scroll_back_unit_px=400))
     assert column(ds, "reengagement").tolist() == [0.5, 0.5]
+
+
+def test_content_of_the_same_topic_counts_as_a_revisit(make_session) -> None:
+    markers = [Marker(0, "content_shown", {"content_id": "a", "topic": "tides"}),
+               Marker(S, "content_shown", {"content_id": "b", "topic": "tides"}),
+               Marker(2 * S, "content_shown", {"content_id": "c", "topic": "moons"})]
+    ds = fuse_session(make_session(face=face_rows(0, 3), markers=markers, inputs=keys([0.1])))
+    assert column(ds, "content_revisits")[[3, 7, 11]].tolist() == [0.0, 1.0, 0.0]
+
+
+def test_engagement_follows_the_configured_weights(make_session) -> None:
+    from fusion.engagement import EngagementConfig
+
+    markers = [Marker(0, "content_shown", {"content_id": "a"}),
+               Marker(100 * MS, "query_submitted", {})]
+    path = make_session(face=face_rows(0, 1), markers=markers, inputs=keys([0.1]))
+    only_queries = EngagementConfig.from_dict({"weights": {"review_time": 0,
+                                                           "reengagement": 0,
+                                                           "query_depth": 1}})
+    ds = fuse_session(path, settings=FusionSettings(engagement=only_queries))
+    assert column(ds, "engagement")[-1] == pytest.approx(1 - np.exp(-1 / 2))
+    np.testing.assert_allclose(ds.extras["engagement"], column(ds, "engagement"))
