@@ -28,6 +28,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "models",
     "fuse",
     "irl",
+    "simulate",
+    "demo",
     "app",
 )
 

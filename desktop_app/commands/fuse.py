@@ -40,13 +40,17 @@ def _add_fusion_options(parser: argparse.ArgumentParser) -> None:
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    fuse = subparsers.add_parser("fuse", help="fuse sessions into a fixed-step dataset")
+    epilog = ("exit status: 0 every session fused; 1 some were skipped (each named on "
+              "stderr); 2 bad input, nothing written")
+    fuse = subparsers.add_parser("fuse", help="fuse sessions into a fixed-step dataset",
+                                 epilog=epilog)
     _add_fusion_options(fuse)
     fuse.add_argument("--out", default=None, metavar="PATH",
                       help="dataset folder (default: DATA_DIR/datasets/<first session id>)")
     fuse.set_defaults(handler=fuse_command)
 
-    exporter = subparsers.add_parser("export", help="fuse sessions and export the dataset")
+    exporter = subparsers.add_parser("export", help="fuse sessions and export the dataset",
+                                     epilog=epilog)
     _add_fusion_options(exporter)
     exporter.add_argument("--format", required=True, choices=FORMATS)
     exporter.add_argument("--out", required=True, metavar="DIR", help="new output folder")

@@ -5,7 +5,9 @@ chosen (:func:`fusion.export.export`) on the thread pool. Training runs
 :func:`irl.train.train` in a separate process (:class:`desktop_app.workers.ProcessTask`), so
 the window stays responsive; its progress and loss arrive as signals and feed the progress
 bar and a live pyqtgraph loss plot. The weights table shows per-feature weights on
-standardised features, with bootstrap intervals when :mod:`irl.explain` provides them.
+standardised features with their 95 % episode-bootstrap intervals
+(:func:`irl.explain.feature_weights`), and the HTML report is written by
+:func:`irl.report.write_report` in a worker process and opened in the browser.
 """
 
 from __future__ import annotations
@@ -63,7 +65,11 @@ def fuse_and_export(paths: list[str], out: str, fmt: str) -> dict[str, Any]:
 
 
 def _forward_progress_bars(progress: Any) -> None:
-    """Route the learners' tqdm bars to ``progress``; irl.train takes no callback yet."""
+    """Route the learners' tqdm bars to ``progress`` (child process only).
+
+    irl.train reports progress only through tqdm, so in the training process the tqdm class
+    the learners import is replaced by one that forwards steps and losses.
+    """
     import tqdm.auto
 
     class Forwarding(tqdm.auto.tqdm):  # type: ignore[misc, name-defined]
@@ -110,27 +116,33 @@ def train_job(paths: list[str], out: str, algo: str, gamma: float, seed: int,
     progress({"phase": "training"})
     model = train(dataset, algo=algo, gamma=gamma, seed=seed, epochs=epochs, progress=True)
     folder = model.save(out)
-    weights = model.linear_weights()
-    intervals = None
-    try:
-        from irl import explain
+    from irl.explain import feature_weights
 
-        intervals = explain.weight_intervals(model, dataset, seed=seed)
-    except (ImportError, AttributeError) as error:
-        log.info("no weight intervals: %s", error)
+    progress({"phase": "explaining"})
+    described = feature_weights(model, dataset, seed=seed)
+    weights = {"features": list(described.names), "weights": described.weights.tolist(),
+               "r_squared": described.r_squared}
+    intervals = {"low": described.low.tolist(), "high": described.high.tolist()}
     return {"model": str(folder), "algo": algo, "weights": weights, "intervals": intervals,
             "curve": list(model.curve), "failures": [(f.source, f.message) for f in failures]}
 
 
-def write_report(model_dir: str, paths: list[str], out: str) -> str:
-    """The HTML report of a model on the chosen sessions' data (irl.report)."""
-    from fusion.fuse import fuse_sessions
-    from irl import report
-    from irl.model_io import RewardModel
+def write_report(model_dir: str, paths: list[str], out: str, *, progress: Any) -> str:
+    """Child-process body: the HTML report of a model on the chosen sessions' data."""
+    import torch
 
+    torch.set_num_threads(1)
+    from fusion.fuse import fuse_sessions
+    from irl.model_io import RewardModel
+    from irl.report import write_report as write_html
+
+    progress({"phase": "writing the report"})
     model = RewardModel.load(model_dir)
-    dataset, _failures = fuse_sessions(paths, processes=1, progress=False)
-    return str(report.write_report(model, dataset, out))
+    dataset, failures = fuse_sessions(paths, processes=1, progress=False)
+    if dataset is None:
+        raise EngageError("no session could be fused for the report: " + "; ".join(
+            f"{Path(f.source).stem}: {f.message}" for f in failures))
+    return str(write_html(model, dataset, out))
 
 
 class ExportIrlScreen(QWidget):
@@ -139,6 +151,7 @@ class ExportIrlScreen(QWidget):
     error = pyqtSignal(str)
     exported = pyqtSignal(dict)
     trained = pyqtSignal(dict)
+    report_ready = pyqtSignal(str)
 
     def __init__(self, data_dir: Path, settings: QSettings | None = None,
                  parent: QWidget | None = None) -> None:
@@ -148,6 +161,9 @@ class ExportIrlScreen(QWidget):
         self.settings = settings
         self.task: ProcessTask | None = None
         self.model_dir = ""
+        self.report_path = ""
+        self.open_reports = True
+        self.report_task: ProcessTask | None = None
         self.losses: list[float] = []
         layout = QHBoxLayout(self)
 
@@ -224,6 +240,7 @@ class ExportIrlScreen(QWidget):
         train_form.addRow(self.progress_bar)
         right.addWidget(train_box)
 
+        pg.setConfigOptions(antialias=False, background="w", foreground="k")
         self.loss_plot = pg.PlotWidget(title="Training loss")
         self.loss_plot.setObjectName("train_loss")
         self.loss_plot.setLabel("bottom", "epoch / iteration")
@@ -398,12 +415,24 @@ class ExportIrlScreen(QWidget):
             return
         out = str(Path(self.model_dir) / "report.html")
         self.status_label.setText("Writing the report…")
-        run_in_background(write_report, self.model_dir, self.chosen_sessions(), out,
-                          on_done=self._report_written, on_error=self._failed)
+        self.report_button.setEnabled(False)
+        self.report_task = ProcessTask(write_report, self.model_dir, self.chosen_sessions(),
+                                       out, parent=self)
+        self.report_task.finished.connect(self._report_written)
+        self.report_task.failed.connect(self._report_failed)
+        self.report_task.start()
+
+    def _report_failed(self, message: str) -> None:
+        self.report_button.setEnabled(True)
+        self._failed(f"The report could not be written: {message}")
 
     def _report_written(self, path: str) -> None:
+        self.report_button.setEnabled(True)
+        self.report_path = path
         self.status_label.setText(f"Report written to {path}")
-        QDesktopServices.openUrl(QUrl.fromLocalFile(path))
+        self.report_ready.emit(path)
+        if self.open_reports:
+            QDesktopServices.openUrl(QUrl.fromLocalFile(path))
 
     def _failed(self, message: str) -> None:
         self.status_label.setText(message)

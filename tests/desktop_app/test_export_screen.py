@@ -44,3 +44,31 @@ def test_parquet_export_is_readable_by_pyarrow(qtbot, data_dir, tmp_path):
                          partitioning="hive").to_table()
     assert table.num_rows == blocker.args[0]["steps"] > 0
     assert str(tmp_path / "out") in screen.status_label.text()
+
+
+def test_training_then_report_writes_one_html_file(qtbot, data_dir, tmp_path):
+    path = write_session(data_dir, seconds=16.0)
+    screen = make(qtbot, data_dir, tmp_path)
+    screen.open_reports = False
+    screen.select_sessions([str(path)])
+    screen.algo_box.setCurrentText("bc")
+    screen.epochs_box.setValue(5)
+    screen.model_edit.setText(str(tmp_path / "model"))
+    with qtbot.waitSignal(screen.trained, timeout=180_000):
+        screen.train()
+    with qtbot.waitSignal(screen.report_ready, timeout=180_000) as blocker:
+        screen.report_button.click()
+    report = blocker.args[0]
+    assert report == str(tmp_path / "model" / "report.html")
+    assert "<html" in open(report, encoding="utf-8").read(2000).lower()
+
+
+def test_training_on_one_action_class_shows_the_libraries_reason(qtbot, data_dir, tmp_path):
+    path = write_session(data_dir, seconds=1.5)   # typing only: a single action class
+    screen = make(qtbot, data_dir, tmp_path)
+    screen.select_sessions([str(path)])
+    screen.model_edit.setText(str(tmp_path / "model"))
+    with qtbot.waitSignal(screen.error, timeout=180_000) as blocker:
+        screen.train()
+    assert blocker.args[0].startswith("Training stopped:") and "Traceback" not in blocker.args[0]
+    assert screen.train_button.isEnabled()

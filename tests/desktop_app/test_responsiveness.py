@@ -57,7 +57,7 @@ def test_event_loop_answers_within_50_ms_while_recording(qtbot, window):
         sorted(probe.lateness_ms)[-10:])
 
 
-def test_event_loop_answers_within_50_ms_while_training(qtbot, data_dir, tmp_path):
+def test_event_loop_answers_within_50_ms_while_training(qtbot, data_dir, tmp_path, output_dir):
     path = write_session(data_dir, seconds=20.0)
     settings = QSettings(str(tmp_path / "settings.ini"), QSettings.Format.IniFormat)
     screen = ExportIrlScreen(data_dir, settings)
@@ -77,3 +77,8 @@ def test_event_loop_answers_within_50_ms_while_training(qtbot, data_dir, tmp_pat
     assert probe.share_later_than(LATENCY_LIMIT_MS) <= ALLOWED_LATE_SHARE, (
         sorted(probe.lateness_ms)[-10:])
     assert screen.weights_table.rowCount() > 0
+    assert screen.weights_table.item(0, 2).text().startswith("[")   # bootstrap interval
+    assert screen.losses and screen.progress_bar.value() == screen.progress_bar.maximum()
+    screen.resize(1100, 750)
+    (output_dir / "desktop_app").mkdir(parents=True, exist_ok=True)
+    screen.grab().save(str(output_dir / "desktop_app" / "9_export_irl_trained.png"))
