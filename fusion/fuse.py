@@ -137,8 +137,20 @@ def _step_landmarks(face: dict[str, np.ndarray], grid: StepGrid,
     return out
 
 
+def _in_time_order(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The stream's columns sorted by ``t_ns`` (the store returns them sorted already)."""
+    t_ns = columns["t_ns"]
+    if t_ns.size < 2 or not np.any(t_ns[1:] < t_ns[:-1]):
+        return columns
+    order = np.argsort(t_ns, kind="stable")
+    return {name: values[order] for name, values in columns.items()}
+
+
 def fuse_streams(streams: SessionStreams, *, settings: FusionSettings) -> FusedDataset:
     """Fuse one session's arrays into fixed-step states, masks, actions and episodes."""
+    streams.face = _in_time_order(streams.face)
+    streams.inputs = _in_time_order(streams.inputs)
+    streams.markers = sorted(streams.markers, key=lambda marker: marker.t_ns)
     present = streams.streams_present()
     if not present:
         raise EmptySessionError(f"session {streams.session_id} is empty: no face rows, input "

@@ -71,3 +71,16 @@ def test_parallel_and_serial_fusion_agree(make_session) -> None:
     serial, _ = fuse_sessions(paths, processes=1, progress=False)
     np.testing.assert_array_equal(parallel.states, serial.states)
     np.testing.assert_array_equal(parallel.actions, serial.actions)
+
+
+def test_streams_out_of_time_order_fuse_like_sorted_ones(make_session) -> None:
+    from fusion.fuse import SessionStreams, fuse_streams
+    from sensing.session import open_session
+
+    with open_session(small_session(make_session)) as session:
+        streams = SessionStreams.read(session)
+    expected = fuse_streams(streams, settings=FusionSettings())
+    reverse = np.arange(streams.face["t_ns"].size)[::-1]
+    streams.face = {name: values[reverse] for name, values in streams.face.items()}
+    shuffled = fuse_streams(streams, settings=FusionSettings())
+    np.testing.assert_array_equal(shuffled.states, expected.states)
