@@ -302,7 +302,16 @@ class Recorder:
     # -- sinks ------------------------------------------------------------------------------
 
     def _sink_input(self, event: InputEvent) -> bool:
-        return self.writer.write_input(event)
+        try:
+            return self.writer.write_input(event)
+        except EngageError:  # consent withdrawn a moment ago: refuse, never stop the listener
+            return False
+
+    def withdraw_consent(self, stream: str, *, text: str = "withdrawn by the participant",
+                         ) -> None:
+        """Stop storing one stream from now on and record the withdrawal in the session."""
+        self.writer.update_consent(stream, False, text=text)
+        self.input.set_consent(stream, False)
 
     def submit_marker(self, kind: str, payload: dict[str, Any]) -> bool:
         """Stamp a validated marker now and offer it to the store (any thread).
@@ -315,6 +324,8 @@ class Recorder:
             return self.writer.write_marker(Marker(self.clock.now_ns(), kind, payload))
 
     def _on_face(self, face: FaceFrame) -> None:
+        if not self.writer.consented("camera"):
+            return
         self.writer.write_face(face)
         for outlet in self._lsl:
             push = getattr(outlet, "push_face", None)
