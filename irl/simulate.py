@@ -45,7 +45,7 @@ from typing import Any
 import numpy as np
 
 from fusion.dataset import NO_ACTION, FusedDataset
-from fusion.engagement import EngagementConfig, engagement_score
+from fusion.engagement import engagement_score
 from fusion.schema import ACTIONS, DEFAULT_SCHEMA, FEATURE_NAMES
 from fusion.settings import FusionSettings
 from irl.truth import Truth
@@ -383,7 +383,6 @@ class SimulatedSession:
     states: np.ndarray             # [T, F] float32
     valid: np.ndarray              # [T, F] bool
     episode: np.ndarray            # [T] int64 content item number within the session
-    content_start_ns: list[int]
 
 
 def _render_step(rng: np.random.Generator, latent: dict[str, int], step: int, *,
@@ -593,7 +592,7 @@ def _features(renders: list[StepRender], *, config: SimulationConfig,
 
 def simulate_session(env: EngagementEnvironment, policies: list[np.ndarray],
                      rng: np.random.Generator, *, participant: str, session_id: str,
-                     rationality_switch_step: int | None) -> SimulatedSession:
+                     drift_step: int | None) -> SimulatedSession:
     """Roll one participant forward with Boltzmann policies (one per reward phase)."""
     config = env.config
     steps = config.steps
@@ -610,7 +609,7 @@ def simulate_session(env: EngagementEnvironment, policies: list[np.ndarray],
     next_content_id = [1]
     for t in range(steps):
         latent[t] = state
-        phase[t] = 0 if rationality_switch_step is None or t < rationality_switch_step else 1
+        phase[t] = 0 if drift_step is None or t < drift_step else 1
         factors = {name: int(v) for name, v in _factors(np.array(state)).items()}
         content["opens_next"] = False
         if t > 0 and factors["prev"] == A_TYPE:
@@ -628,7 +627,7 @@ def simulate_session(env: EngagementEnvironment, policies: list[np.ndarray],
     states, valid, item = _features(renders, config=config, settings=env.settings)
     return SimulatedSession(participant=participant, session_id=session_id, latent=latent,
                             actions=actions, phase=phase, renders=renders, states=states,
-                            valid=valid, episode=item, content_start_ns=[])
+                            valid=valid, episode=item)
 
 
 @dataclass
@@ -687,7 +686,7 @@ def simulate(config: SimulationConfig, *, settings: FusionSettings | None = None
         session_id = f"sim-s{config.seed}-p{number + 1:02d}"
         sessions.append(simulate_session(env, policies, rng, participant=participant,
                                          session_id=session_id,
-                                         rationality_switch_step=switch_step))
+                                         drift_step=switch_step))
         log.info("simulated %s: %d steps", participant, config.steps)
     dataset = _dataset(sessions, config=config, settings=settings, truth=truth)
     return Simulation(config=config, settings=settings, sessions=sessions, dataset=dataset,
@@ -697,7 +696,7 @@ def simulate(config: SimulationConfig, *, settings: FusionSettings | None = None
 def _dataset(sessions: list[SimulatedSession], *, config: SimulationConfig,
              settings: FusionSettings, truth: Truth) -> FusedDataset:
     parts = []
-    for number, session in enumerate(sessions):
+    for session in sessions:
         steps = len(session.latent)
         parts.append(FusedDataset(
             t_s=(np.arange(steps) + 1) * config.step_s, states=session.states,
@@ -707,7 +706,6 @@ def _dataset(sessions: list[SimulatedSession], *, config: SimulationConfig,
             settings={**settings.to_dict(), "source": "irl.simulate"},
             extras={"latent_state": session.latent, "reward_phase": session.phase},
         ))
-        del number
     dataset = FusedDataset.concat(parts)
     dataset.extras["reward_true"] = truth.true_reward(dataset)
     return dataset.validate()

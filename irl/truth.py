@@ -16,6 +16,7 @@ Interface the metrics read (``engage irl eval MODEL --truth DIR/truth.json``)::
     truth.true_reward(dataset)    -> rewards[T]     float64, r(state_t, action_t); steps whose
                                                     action is NO_ACTION get the state part only
     truth.reward_table(dataset)   -> rewards[T, A]  float64, r(state_t, a) for every action
+    truth.reward(dataset)         -> the same (irl.metrics.TrueReward protocol)
     truth.state_reward(dataset)   -> rewards[T]     float64, the action-free part
     truth.weights_standardised(phase=0) -> dict feature name -> weight
 
@@ -130,6 +131,10 @@ class Truth:
             raise TruthError(f"the dataset's actions {list(dataset.schema.actions)} differ from "
                              f"the truth's {list(self.action_names)}")
         return self.state_reward(dataset)[:, None] + self.action_bonus[None, :]
+
+    def reward(self, dataset: FusedDataset) -> np.ndarray:
+        """r[T, A]: :meth:`reward_table`, the ``irl.metrics.TrueReward`` protocol."""
+        return self.reward_table(dataset)
 
     def true_reward(self, dataset: FusedDataset) -> np.ndarray:
         """r(state_t, action_t) per step, [T] float64 (state part where no action)."""
