@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -102,10 +103,11 @@ def test_an_unwritable_folder_is_refused_before_writing(dataset, tmp_path) -> No
     locked.mkdir()
     os.chmod(locked, 0o500)
     try:
-        if os.access(locked, os.W_OK):
-            pytest.skip("running as a user who can write anywhere")
+        # Root writes through permissions; /proc refuses new folders to everyone on Linux.
+        target = locked / "out" if not os.access(locked, os.W_OK) else Path("/proc/engage-out")
         with pytest.raises(ExportError, match="cannot write"):
-            export(dataset, locked / "out", format="npz")
+            export(dataset, target, format="npz")
+        assert not target.exists()
     finally:
         os.chmod(locked, 0o700)
 
