@@ -118,6 +118,7 @@ class EngageWindow(QMainWindow):
         self.recorder.stopped.connect(self._recording_stopped)
         self.recorder.failed.connect(self.show_error)
         self.recorder.status.connect(self.recording_screen.show_status)
+        self.recorder.status.connect(self._sync_pause)
         self.recorder.preview.connect(self.recording_screen.show_frame)
         self.recorder.face.connect(self.calibration_screen.add_live_sample)
         self.recording_screen.pause_toggled.connect(self._pause_toggled)
@@ -242,6 +243,14 @@ class EngageWindow(QMainWindow):
     def _pause_toggled(self, paused: bool) -> None:
         self.recorder.set_paused(paused, source="gui")
         self.rec_label.setText("❚❚ PAUSED" if paused else "● REC")
+
+    def _sync_pause(self, snapshot: dict[str, Any]) -> None:
+        """Follow a pause or resume that came from elsewhere (the marker endpoint)."""
+        paused = bool(snapshot.get("paused", False))
+        if paused != self.recording_screen.paused and self.recorder.recording:
+            self.recorder.paused = paused
+            self.recording_screen.set_paused(paused)
+            self.rec_label.setText("❚❚ PAUSED" if paused else "● REC")
 
     def stop_session(self) -> None:
         if self.recorder.recording:

@@ -34,6 +34,7 @@ from desktop_app.workers import run_in_background
 from sensing.calibration import latest_mapping
 from sensing.expression import expression_summaries
 from sensing.gaze import face_arrays_from_frames
+from sensing.recorder import video_path_for, video_times_path_for
 from sensing.records import INPUT_KINDS, FaceFrame, InputEvent, Marker
 from sensing.replay import replay
 from sensing.session import open_session
@@ -88,8 +89,8 @@ def load_replay(path: str, model_dir: str | None = None) -> dict[str, Any]:
         "screen": screen or {"width_px": 1920, "height_px": 1080},
         "video": None, "fused": None, "fused_error": "", "reward": None, "reward_error": "",
     }
-    video = Path(path).with_suffix(".mp4")
-    times = Path(path).with_suffix(".video_t_ns")
+    video = video_path_for(Path(path))
+    times = video_times_path_for(Path(path))
     if video.is_file() and times.is_file():
         data["video"] = str(video)
         data["video_t_s"] = np.fromfile(times, dtype="<i8") / 1e9                # [V]
@@ -407,6 +408,7 @@ class ReplayScreen(QWidget):
         self.region_item.setData([x, x + w, x + w, x, x], [y, y, y + h, y + h, y])
 
     def _show_video_frame(self) -> None:
+        """Ask for the frame at the cursor; one read at a time, the latest request wins."""
         data = self.data
         if data is None or data["video"] is None or self._video_busy:
             return
@@ -424,6 +426,7 @@ class ReplayScreen(QWidget):
         if image is not None:
             self.video_label.setPixmap(QPixmap.fromImage(bgr_to_qimage(image)).scaled(
                 self.video_label.size(), Qt.AspectRatioMode.KeepAspectRatio))
+        self._show_video_frame()   # the cursor may have moved on while this frame was read
 
     def gaze_samples_shown(self) -> int:
         """Points in the scanpath now drawn (for tests and the status line)."""

@@ -60,3 +60,38 @@ def test_a_session_that_cannot_be_read_is_a_message(qtbot, data_dir, tmp_path):
     with qtbot.waitSignal(screen.error, timeout=10_000) as blocker:
         screen.load(str(bogus))
     assert "bogus" in blocker.args[0] and screen.info_label.text() == blocker.args[0]
+
+
+def test_loaded_reward_model_adds_the_learned_reward_per_step(qtbot, data_dir, tmp_path):
+    from fusion.fuse import fuse_session
+    from irl.train import train
+
+    path = write_session(data_dir, seconds=16.0)
+    dataset = fuse_session(str(path))
+    train(dataset, algo="bc", epochs=2, progress=False).save(tmp_path / "model")
+    screen = ReplayScreen(data_dir)
+    qtbot.addWidget(screen)
+    screen.set_model(str(tmp_path / "model"))
+    with qtbot.waitSignal(screen.loaded, timeout=60_000):
+        screen.load(str(path))
+    assert screen.data["reward"] is not None
+    assert screen.data["reward"].shape == (len(dataset),)
+    assert screen.data["reward_error"] == ""
+
+
+def test_kept_video_is_shown_beside_the_panels(qtbot, data_dir, media):
+    import shutil
+
+    from sensing.recorder import video_path_for, video_times_path_for
+
+    path = write_session(data_dir, seconds=2.0)
+    shutil.copy(media("single_face.mp4"), video_path_for(path))
+    np.arange(0, 72 * 33_333_333, 33_333_333, dtype="<i8").tofile(video_times_path_for(path))
+    screen = ReplayScreen(data_dir)
+    qtbot.addWidget(screen)
+    screen.show()
+    with qtbot.waitSignal(screen.loaded, timeout=20_000):
+        screen.load(str(path))
+    screen.seek(1.0)
+    qtbot.waitUntil(lambda: screen._video_index == 30, timeout=10_000)
+    assert not screen.video_label.pixmap().isNull()
