@@ -1,0 +1,152 @@
+"""Simulated participants: schema, determinism, soft-optimality, truth, and raw sessions."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import torch
+
+from fusion.dataset import NO_ACTION, FusedDataset
+from fusion.fuse import fuse_sessions
+from fusion.schema import ACTIONS, DEFAULT_SCHEMA
+from fusion.settings import FusionSettings
+from irl.simulate import (
+    DEFAULT_WEIGHTS,
+    DRIFT_WEIGHTS,
+    SimulationConfig,
+    SimulationError,
+    simulate,
+    soft_value_iteration_sparse,
+    write_simulation,
+)
+from irl.soft_bellman import soft_value_iteration
+from irl.tabular import random_mdp
+from irl.truth import TruthError, load_truth
+
+
+@pytest.fixture(scope="module")
+def small():
+    return simulate(SimulationConfig(participants=2, minutes=1.5, seed=3))
+
+
+def test_dataset_has_the_fusion_schema_and_at_least_16_features(small):
+    dataset = small.dataset
+    assert dataset.schema.fingerprint() == DEFAULT_SCHEMA.fingerprint()
+    assert dataset.n_features >= 16 and dataset.n_actions == len(ACTIONS) == 7
+    assert len(dataset) == 2 * 90
+    dataset.validate()
+
+
+def test_each_session_ends_without_an_action(small):
+    dataset = small.dataset
+    last_steps = [s.stop - 1 for s in _session_slices(dataset)]
+    assert all(dataset.actions[i] == NO_ACTION for i in last_steps)
+    assert (dataset.actions[dataset.actions != NO_ACTION] >= 0).all()
+
+
+def _session_slices(dataset):
+    bounds = np.flatnonzero(np.r_[True, dataset.session[1:] != dataset.session[:-1], True])
+    return [slice(a, b) for a, b in zip(bounds[:-1], bounds[1:], strict=True)]
+
+
+def test_same_seed_gives_identical_data_and_other_seed_differs(small):
+    again = simulate(SimulationConfig(participants=2, minutes=1.5, seed=3))
+    other = simulate(SimulationConfig(participants=2, minutes=1.5, seed=4))
+    np.testing.assert_array_equal(again.dataset.states, small.dataset.states)
+    np.testing.assert_array_equal(again.dataset.actions, small.dataset.actions)
+    assert not np.array_equal(other.dataset.actions, small.dataset.actions)
+
+
+def test_sparse_soft_value_iteration_matches_the_dense_one():
+    mdp = random_mdp(20, 4, 3, seed=0, branching=3)
+    reward = np.random.default_rng(0).normal(size=(20, 4))
+    dense = mdp.transitions.numpy()  # P[s, a, s']
+    width = int((dense > 0).sum(axis=2).max())
+    order = np.argsort(-dense, axis=2)[:, :, :width]
+    prob = np.take_along_axis(dense, order, axis=2)
+    q, policy = soft_value_iteration_sparse(reward, order, prob, gamma=0.9, tol=1e-10)
+    expected = soft_value_iteration(torch.from_numpy(reward), mdp.transitions, gamma=0.9,
+                                    tol=1e-10)
+    np.testing.assert_allclose(q, expected.Q.numpy(), atol=1e-6)
+    np.testing.assert_allclose(policy, expected.policy.numpy(), atol=1e-6)
+
+
+def test_lower_rationality_gives_more_varied_actions():
+    def entropy(beta):
+        data = simulate(SimulationConfig(participants=2, minutes=3, seed=0,
+                                         rationality=beta)).dataset
+        counts = np.bincount(data.actions[data.actions >= 0], minlength=7) + 1e-9
+        share = counts / counts.sum()
+        return float(-(share * np.log(share)).sum())
+
+    assert entropy(0.2) > entropy(3.0) + 0.2
+
+
+def test_true_reward_is_the_weighted_sum_of_standardised_features(small):
+    truth, dataset = small.truth, small.dataset
+    expected = np.zeros(len(dataset))
+    for name, weight in DEFAULT_WEIGHTS.items():
+        column = dataset.schema.feature_index(name)
+        expected += weight * (dataset.states[:, column] - truth.feature_mean[column]) \
+            / truth.feature_scale[column]
+    np.testing.assert_allclose(truth.true_reward(dataset), expected, atol=1e-5)
+    np.testing.assert_allclose(dataset.extras["reward_true"], expected, atol=1e-5)
+    assert truth.reward_table(dataset).shape == (len(dataset), 7)
+
+
+def test_drift_switches_to_the_second_weights_at_drift_at():
+    drifted = simulate(SimulationConfig(participants=1, minutes=2, seed=0, drift=True,
+                                        drift_at=0.25))
+    truth = drifted.truth
+    assert truth.phase_starts_s == (0.0, 30.0)
+    assert truth.weights_standardised(1)["smile"] == DRIFT_WEIGHTS["smile"]
+    phase = drifted.dataset.extras["reward_phase"]
+    assert phase[:29].max() == 0 and phase[30:].min() == 1
+
+
+def test_truth_round_trips_through_its_file(small, tmp_path):
+    path = small.truth.save(tmp_path / "truth.json")
+    loaded = load_truth(tmp_path)
+    np.testing.assert_array_equal(loaded.true_reward(small.dataset),
+                                  small.truth.true_reward(small.dataset))
+    assert json.loads(path.read_text())["seed"] == 3
+
+
+def test_truth_refuses_a_dataset_without_its_features(small):
+    narrow = FusedDataset(
+        t_s=small.dataset.t_s, states=small.dataset.states[:, :3],
+        valid=small.dataset.valid[:, :3], actions=small.dataset.actions,
+        episode=small.dataset.episode, session=small.dataset.session,
+        schema=type(DEFAULT_SCHEMA)(name="narrow", version="1",
+                                    features=DEFAULT_SCHEMA.features[:3],
+                                    actions=DEFAULT_SCHEMA.actions),
+        session_ids=small.dataset.session_ids, participants=small.dataset.participants)
+    with pytest.raises(TruthError, match="lacks feature"):
+        small.truth.true_reward(narrow)
+
+
+def test_raw_sessions_fuse_back_to_the_simulated_states_and_actions(small, tmp_path):
+    paths = write_simulation(small, tmp_path / "sim")
+    sessions = sorted(paths["sessions"].glob("*.sqlite"))
+    assert len(sessions) == 2
+    fused, failures = fuse_sessions(sessions, settings=FusionSettings(step_s=1.0),
+                                    processes=1, progress=False)
+    assert not failures
+    np.testing.assert_array_equal(fused.actions, small.dataset.actions)
+    np.testing.assert_array_equal(fused.valid, small.dataset.valid)
+    np.testing.assert_allclose(fused.states, small.dataset.states, atol=1e-4)
+
+
+def test_write_simulation_refuses_a_folder_with_earlier_outputs(small, tmp_path):
+    write_simulation(small, tmp_path / "sim", raw_sessions=False)
+    with pytest.raises(SimulationError, match="already exists"):
+        write_simulation(small, tmp_path / "sim", raw_sessions=False)
+
+
+@pytest.mark.parametrize("knobs", [{"participants": 0}, {"minutes": -1.0}, {"gamma": 1.0},
+                                   {"rationality": 0.0}, {"drift_at": 1.5}])
+def test_impossible_configs_are_refused(knobs):
+    with pytest.raises(SimulationError):
+        SimulationConfig(**knobs)
