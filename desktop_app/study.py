@@ -9,7 +9,8 @@ study as a whole (``title``, ``consent_text``); every other line is one content 
     {"id": "tides", "title": "Tides", "text": "Plain text is shown as it is."}
 
 An item has exactly one of ``text`` (plain) or ``markdown``; ``followups`` are optional
-suggestions the participant may pick or rewrite. Ids must be unique because fusion groups
+suggestions the participant may pick or rewrite; an optional ``topic`` groups items that
+fusion counts as similar content for re-engagement. Ids must be unique because fusion groups
 the participant's reading, re-reading and questions by content id (T_r, R_e and Q_d).
 Blank lines and lines starting with ``//`` are ignored so a study author can annotate.
 """
@@ -36,7 +37,7 @@ DEFAULT_CONSENT_TEXT = (
     "delete everything recorded in this session on the spot."
 )
 
-ITEM_KEYS = frozenset({"id", "title", "text", "markdown", "followups", "type"})
+ITEM_KEYS = frozenset({"id", "title", "text", "markdown", "followups", "topic", "type"})
 HEADER_KEYS = frozenset({"type", "title", "consent_text", "description"})
 
 
@@ -53,6 +54,7 @@ class StudyItem:
     body: str
     is_markdown: bool = False
     followups: tuple[str, ...] = ()
+    topic: str = ""
 
 
 @dataclass(frozen=True)
@@ -98,8 +100,12 @@ def _parse_item(data: dict[str, Any], where: str) -> StudyItem:
     if not isinstance(followups, list) or not all(isinstance(f, str) for f in followups):
         raise StudyError(f"{where}: \"followups\" of item {item_id!r} must be a list of "
                          "strings")
+    topic = data.get("topic", "")
+    if not isinstance(topic, str):
+        raise StudyError(f"{where}: \"topic\" of item {item_id!r} must be a string")
     return StudyItem(id=item_id.strip(), title=title.strip() or item_id, body=body,
-                     is_markdown=has_markdown, followups=tuple(followups))
+                     is_markdown=has_markdown, followups=tuple(followups),
+                     topic=topic.strip())
 
 
 def parse_study(text: str, *, source: str = "<study>") -> Study:

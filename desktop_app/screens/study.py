@@ -195,8 +195,9 @@ class StudyPanel(QWidget):
         self._update_buttons()
         self._last_region = self.content_region()
         self._last_scroll = self.scroll_fraction()
+        extra = {"topic": item.topic} if item.topic else {}
         self._emit("content_shown", index=index, scroll_top=self._last_scroll[0],
-                   scroll_bottom=self._last_scroll[1])
+                   scroll_bottom=self._last_scroll[1], **extra)
         self._region_timer.start()
 
     def next_item(self) -> None:

@@ -64,3 +64,10 @@ def test_example_study_ships_with_several_items():
     assert len(study.items) >= 3
     assert any(item.followups for item in study.items)
     assert "withdraw" in study.consent_text
+
+
+def test_optional_topic_is_kept_and_must_be_text():
+    study = parse_study(lines({"id": "a", "text": "x", "topic": "oceans"}))
+    assert study.items[0].topic == "oceans"
+    with pytest.raises(StudyError, match="topic"):
+        parse_study(lines({"id": "a", "text": "x", "topic": 3}))
