@@ -7,17 +7,19 @@ Five views of one reward model on one dataset:
   percentile intervals from a bootstrap over *episodes* (Efron & Tibshirani 1993, ch. 13;
   resampling whole episodes keeps the dependence between steps of one episode). The reward
   described is the action-average of r(s, a), whose least-squares weights equal those of
-  r(s, a) = w . x + b_a. The intervals say how stable the description is across episodes, not
-  how stable training is (refitting the IRL per bootstrap sample would cost hundreds of
-  trainings); ``r_squared`` says how much of the reward the linear description explains.
+  r(s, a) = w . x + b_a. With a ``refit`` function the reward is retrained per resample, so
+  the intervals include training variability (costly: one training per resample); without,
+  they say only how stable the description of the fixed model is across episodes.
+  ``r_squared`` says how much of the reward the linear description explains.
 - **Modality shares** (``modality_shares``): mean |contribution| of the vision, behaviour and
   content features to the linear reward, as shares summing to one.
 - **Timeline** (``reward_timeline``): the reward along one session beside engagement E.
 - **Drift** (``reward_drift``): the reward refitted in sliding windows of session time
-  (pooled over sessions), a change score between consecutive windows (the cosine distance
-  between the linear descriptions of their rewards, scale-free; EPIC distance, Gleave et al.
-  2021, is reported beside it) and change points flagged where the score stands out (robust
-  z-score above 3.5 and at least ``min_score``).
+  (pooled over sessions), a change score between consecutive windows (EPIC distance between
+  their rewards on the whole dataset, Gleave et al. 2021; the cosine distance of their linear
+  descriptions is reported beside it) and change points flagged where the score stands out:
+  a local maximum whose robust z-score exceeds ``z_threshold`` and which is at least
+  ``min_score``.
 - **Horizon sensitivity** (``horizon_sensitivity``): the same data refitted under a short and
   a long discount; short-term engagement is not long-term value, so a reward that changes a
   lot with the horizon is a finding, not noise.
@@ -59,6 +61,7 @@ class FeatureWeights:
     r_squared: float
     n_boot: int
     n_episodes: int
+    refitted: bool = False
 
     def rows(self) -> list[dict[str, Any]]:
         """One dict per feature, largest |weight| first."""
@@ -113,19 +116,48 @@ def fit_linear(x: np.ndarray, r: np.ndarray) -> tuple[np.ndarray, float, float]:
     return coef[:-1], float(coef[-1]), r_squared
 
 
+def resample_episodes(dataset: FusedDataset, rng: np.random.Generator) -> FusedDataset:
+    """A bootstrap sample of whole episodes (with replacement), renumbered to stay unique."""
+    slices = list(dataset.episodes())
+    picked = rng.integers(0, len(slices), len(slices))
+    index = np.concatenate([np.arange(slices[k].start, slices[k].stop) for k in picked])
+    part = dataset.select(index)
+    part.episode = np.repeat(np.arange(len(picked)),
+                             [slices[k].stop - slices[k].start for k in picked])
+    return part
+
+
 def feature_weights(model: RewardModel, dataset: FusedDataset, *, n_boot: int = 200,
-                    seed: int = 0) -> FeatureWeights:
-    """Linear description of the model's reward with 95 % episode-bootstrap intervals."""
+                    seed: int = 0, refit: Refit | None = None,
+                    n_refits: int = 20) -> FeatureWeights:
+    """Linear description of the model's reward with 95 % episode-bootstrap intervals.
+
+    Without ``refit`` the intervals resample episodes for the linear description of the
+    fixed model (zero width when the model is itself linear). With ``refit`` the reward is
+    retrained on ``n_refits`` episode resamples and each retrained reward described on the
+    same standardised states; since an IRL reward is only defined up to a positive scale, each
+    refit's weight vector is rescaled to the model's norm before the percentiles are taken.
+    """
     x, r = state_rewards(model, dataset)
     weights, intercept, r_squared = fit_linear(x, r)
-    xtx, xty, _ = _episode_statistics(x, r, dataset.episode)
-    n_episodes = xtx.shape[0]
+    n_episodes = len(np.unique(dataset.episode))
     rng = np.random.default_rng(seed)
-    samples = np.empty((n_boot, x.shape[1]))
-    for b in range(n_boot):
-        counts = np.bincount(rng.integers(0, n_episodes, n_episodes), minlength=n_episodes)
-        samples[b] = _solve(np.einsum("e,eij->ij", counts, xtx),
-                            np.einsum("e,ei->i", counts, xty))[:-1]
+    if refit is not None and n_episodes > 1:
+        samples = np.empty((n_refits, x.shape[1]))
+        norm = float(np.linalg.norm(weights))
+        for b in range(n_refits):
+            refitted = refit(resample_episodes(dataset, rng), model.gamma)
+            w_b = fit_linear(x, refitted.score_actions(dataset).mean(axis=1))[0]
+            samples[b] = w_b * (norm / max(float(np.linalg.norm(w_b)), 1e-12))
+        n_boot = n_refits
+    else:
+        xtx, xty, _ = _episode_statistics(x, r, dataset.episode)
+        samples = np.empty((n_boot, x.shape[1]))
+        for b in range(n_boot):
+            counts = np.bincount(rng.integers(0, n_episodes, n_episodes),
+                                 minlength=n_episodes)
+            samples[b] = _solve(np.einsum("e,eij->ij", counts, xtx),
+                                np.einsum("e,ei->i", counts, xty))[:-1]
     low, high = np.percentile(samples, [2.5, 97.5], axis=0) if n_episodes > 1 else (
         weights.copy(), weights.copy())
     if n_episodes < 10:
@@ -134,7 +166,8 @@ def feature_weights(model: RewardModel, dataset: FusedDataset, *, n_boot: int = 
     return FeatureWeights(names=schema.feature_names,
                           modalities=tuple(schema.modality_of().tolist()), weights=weights,
                           low=low, high=high, intercept=intercept, r_squared=r_squared,
-                          n_boot=n_boot, n_episodes=n_episodes)
+                          n_boot=n_boot, n_episodes=n_episodes,
+                          refitted=refit is not None and n_episodes > 1)
 
 
 def modality_shares(weights: FeatureWeights, x: np.ndarray) -> dict[str, float]:
@@ -208,25 +241,26 @@ class DriftResult:
     window_s: float
     starts_s: np.ndarray           # [W]
     weights: np.ndarray            # [W, F] linear description of each window's reward
-    change_score: np.ndarray       # [W-1] cosine distance of windows k and k+1 (0..2)
+    change_score: np.ndarray       # [W-1] EPIC distance of windows k and k+1 (0..1)
     robust_z: np.ndarray           # [W-1]
-    epic_between: np.ndarray       # [W-1] EPIC distance of windows k and k+1
+    cosine_between: np.ndarray     # [W-1] cosine distance of their linear descriptions
     change_points_s: list[float] = field(default_factory=list)  # boundaries flagged
     windows_steps: list[int] = field(default_factory=list)
 
 
 def reward_drift(dataset: FusedDataset, *, window_s: float | None = None,
                  n_windows: int = 6, gamma: float = 0.9, refit: Refit | None = None,
-                 min_score: float = 0.1, min_steps: int = 100) -> DriftResult:
+                 min_score: float = 0.1, z_threshold: float = 3.0,
+                 min_steps: int = 100) -> DriftResult:
     """Refit the reward in consecutive windows of session time and flag change points.
 
     Windows cut session time (pooled over sessions, since a drift in a study is expected at
     a similar point of each session); each window's reward is refitted, and neighbours are
     compared by EPIC distance on the whole dataset's states, so the score is in reward units
-    that ignore scale and shaping, and by the cosine distance of their linear descriptions,
-    which is the change score: on simulated drifts it separated drift from refit noise better
-    than EPIC (irl_recovery benchmark). A boundary is flagged when the score's robust z-score
-    (median and MAD of all scores) exceeds 3.5 and the score is at least ``min_score``.
+    that ignore scale and shaping. A boundary is flagged when its score is a local maximum,
+    its robust z-score (median and MAD of all scores) exceeds ``z_threshold`` and the score
+    is at least ``min_score``; refits of a few minutes of data are noisy, so the threshold
+    is relative to the spread of all neighbour distances, not absolute.
     """
     refit = refit or iq_refit()
     length = float(dataset.t_s.max())
@@ -248,16 +282,19 @@ def reward_drift(dataset: FusedDataset, *, window_s: float | None = None,
     rewards = [m.score_actions(dataset).mean(axis=1) for m in models]
     x = models[0].standardise(dataset).numpy().astype(np.float64)
     weights = np.stack([fit_linear(x, r)[0] for r in rewards])
-    epic = np.array([epic_distance(rewards[k], rewards[k + 1], gamma=gamma)
-                     for k in range(len(rewards) - 1)])
+    scores = np.array([epic_distance(rewards[k], rewards[k + 1], gamma=gamma)
+                       for k in range(len(rewards) - 1)])
     norms = np.maximum(np.linalg.norm(weights, axis=1), 1e-12)
-    scores = 1.0 - np.einsum("kf,kf->k", weights[:-1], weights[1:]) / (norms[:-1] * norms[1:])
+    cosine = 1.0 - np.einsum("kf,kf->k", weights[:-1], weights[1:]) / (norms[:-1] * norms[1:])
     median = float(np.median(scores))
     mad = float(np.median(np.abs(scores - median))) * 1.4826
     robust_z = (scores - median) / mad if mad > 1e-12 else np.zeros_like(scores)
-    flagged = [k for k in range(len(scores)) if robust_z[k] > 3.5 and scores[k] >= min_score]
+    padded = np.r_[-np.inf, scores, -np.inf]
+    flagged = [k for k in range(len(scores))
+               if robust_z[k] > z_threshold and scores[k] >= min_score
+               and scores[k] >= padded[k] and scores[k] >= padded[k + 2]]
     return DriftResult(window_s=window, starts_s=np.array(kept), weights=weights,
-                       change_score=scores, robust_z=robust_z, epic_between=epic,
+                       change_score=scores, robust_z=robust_z, cosine_between=cosine,
                        change_points_s=[kept[k + 1] for k in flagged],
                        windows_steps=[len(p) for p in parts])
 

@@ -35,6 +35,7 @@ from irl.explain import (  # noqa: E402
     Timeline,
     feature_weights,
     horizon_sensitivity,
+    iq_refit,
     modality_shares,
     reward_drift,
     reward_timeline,
@@ -129,9 +130,9 @@ def plot_drift(drift: DriftResult) -> plt.Figure:
     figure, axis = plt.subplots(figsize=(7.0, 2.8))
     boundaries = (drift.starts_s[1:]) / 60.0
     axis.plot(boundaries, drift.change_score, marker="o", color="#3b75af",
-              label="change score (cosine distance)")
-    axis.plot(boundaries, drift.epic_between, marker="s", color="#999999", linestyle="--",
-              label="EPIC distance")
+              label="change score (EPIC distance)")
+    axis.plot(boundaries, drift.cosine_between, marker="s", color="#999999", linestyle="--",
+              label="cosine distance of linear weights")
     for point in drift.change_points_s:
         axis.axvline(point / 60.0, color="#c0392b", linewidth=1.5)
     axis.set_xlabel("window boundary, session time (min)")
@@ -176,9 +177,12 @@ def _image(encoded: str, alt: str) -> str:
 def explain_all(model: RewardModel, dataset: FusedDataset, *, drift: bool = True,
                 horizon: bool = True, refit: Refit | None = None, n_boot: int = 200,
                 seed: int = 0, recovery: list[dict[str, Any]] | None = None,
-                drift_windows: int = 6) -> ReportSections:
+                drift_windows: int = 6, refit_intervals: bool = False,
+                n_refits: int = 20) -> ReportSections:
     """Compute every section (drift and horizon refit the reward, so they can be skipped)."""
-    weights = feature_weights(model, dataset, n_boot=n_boot, seed=seed)
+    weights = feature_weights(model, dataset, n_boot=n_boot, seed=seed,
+                              refit=(refit or iq_refit()) if refit_intervals else None,
+                              n_refits=n_refits)
     x, _ = state_rewards(model, dataset)
     shares = modality_shares(weights, x)
     timeline = reward_timeline(model, dataset, session=0)
@@ -237,8 +241,11 @@ def render_html(model: RewardModel, dataset: FusedDataset, sections: ReportSecti
                           "yes" if r["excludes_zero"] else ""] for r in weights.rows()]))
     parts.append(f"<p class='note'>Linear description r ≈ w·x + b of the action-averaged "
                  f"reward over standardised features, R² = {weights.r_squared:.3f}; intervals "
-                 f"from {weights.n_boot} bootstrap resamples of episodes (the model is not "
-                 f"retrained per resample).</p>")
+                 f"from {weights.n_boot} bootstrap resamples of episodes "
+                 + ("(the reward retrained per resample, rescaled to the model's norm)."
+                    if weights.refitted else
+                    "(the model is not retrained per resample, so a linear model shows "
+                    "intervals of zero width).") + "</p>")
     parts.append("<h2>Share of the reward by modality</h2>")
     parts.append(_image(_png(plot_shares(sections.shares)), "modality shares"))
     parts.append(_table(["modality", "share"], [[k, v] for k, v in sections.shares.items()]))
@@ -249,11 +256,11 @@ def render_html(model: RewardModel, dataset: FusedDataset, sections: ReportSecti
         drift = sections.drift
         parts.append(_image(_png(plot_drift(drift)), "drift"))
         parts.append(_table(
-            ["boundary (min)", "change score", "robust z", "EPIC", "flagged"],
+            ["boundary (min)", "EPIC (change score)", "robust z", "cosine", "flagged"],
             [[float(start / 60), float(score), float(z), float(e),
               "yes" if start in drift.change_points_s else ""]
              for start, score, z, e in zip(drift.starts_s[1:], drift.change_score,
-                                           drift.robust_z, drift.epic_between, strict=True)]))
+                                           drift.robust_z, drift.cosine_between, strict=True)]))
         flagged = ", ".join(f"{p / 60:.1f} min" for p in drift.change_points_s) or "none"
         parts.append(f"<p>Change points flagged: <b>{flagged}</b>.</p>")
     else:
@@ -280,14 +287,18 @@ def render_html(model: RewardModel, dataset: FusedDataset, sections: ReportSecti
     return "\n".join(parts)
 
 
-def write_report(model: RewardModel, dataset: FusedDataset, out_path: str | os.PathLike[str],
+def write_report(model: RewardModel, dataset: FusedDataset | None, out_path: str | os.PathLike[str],
                  *, drift: bool = True, horizon: bool = True, refit: Refit | None = None,
                  recovery: list[dict[str, Any]] | None = None, n_boot: int = 200,
-                 seed: int = 0) -> Path:
+                 seed: int = 0, refit_intervals: bool = False, n_refits: int = 20) -> Path:
     """Explain ``model`` on ``dataset`` and write one self-contained HTML file atomically."""
+    if dataset is None:
+        raise ExplainError("a report needs the dataset to explain the model on; give DATASET "
+                           "(a folder written by `engage fuse` or `engage simulate`)")
     model.check_dataset(dataset)
     sections = explain_all(model, dataset, drift=drift, horizon=horizon, refit=refit,
-                           n_boot=n_boot, seed=seed, recovery=recovery)
+                           n_boot=n_boot, seed=seed, recovery=recovery,
+                           refit_intervals=refit_intervals, n_refits=n_refits)
     target = Path(out_path)
     target.parent.mkdir(parents=True, exist_ok=True)
     staging = target.with_name(f".{target.name}.partial")
