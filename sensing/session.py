@@ -674,6 +674,18 @@ class Session:
             raise SessionError(f"unknown stream {stream!r}; streams are "
                                f"{', '.join(STORE_STREAMS)}")
 
+    def _time_order(self, table: str) -> slice | np.ndarray:
+        """Row positions (in storage order) that put ``table`` in (t_ns, rowid) order.
+
+        The writer stores rows in time order, so this is almost always the identity, found
+        by one cheap pass instead of an SQL sort; otherwise a stable sort of t_ns.
+        """
+        t_ns = np.fromiter((t for (t,) in self._connection.execute(f"SELECT t_ns FROM {table}")),
+                           dtype=np.int64)
+        if t_ns.size < 2 or bool(np.all(t_ns[1:] >= t_ns[:-1])):
+            return slice(None)
+        return np.argsort(t_ns, kind="stable")
+
     def face(self, include_landmarks: bool = False) -> dict[str, np.ndarray]:
         """Face rows as columns in time order.
 
@@ -683,50 +695,54 @@ class Session:
         ``distance_mm``, ``gaze_px[N, 2]``, ``on_screen`` (1, 0 or NaN), ``gaze_calibrated``
         bool, and with ``include_landmarks`` ``landmarks[N, 478, 3]`` (NaN where absent).
         """
-        columns = [c for c in FACE_COLUMNS if c != "landmarks" and c != "blendshapes"]
-        select = ", ".join(columns + ["blendshapes"] + (["landmarks"] if include_landmarks else []))
-        rows = self._connection.execute(
-            f"SELECT {select} FROM face ORDER BY t_ns, rowid").fetchall()
-        count = len(rows)
-        numeric = np.array([row[: len(columns)] for row in rows], dtype=np.float64).reshape(
-            count, len(columns))
-        col = {name: numeric[:, i] for i, name in enumerate(columns)}
-        blend_blobs = b"".join(row[len(columns)] or bytes(4 * N_BLENDSHAPES) for row in rows)
+        numeric_columns = [c for c in FACE_COLUMNS if c not in ("blendshapes", "landmarks")]
+        order = self._time_order("face")
+        # Numbers come back as one float64 matrix (SQL NULL becomes NaN); session times are
+        # exact in float64 below 2**53 ns, about 104 days.
+        numeric = np.array(
+            self._connection.execute(f"SELECT {', '.join(numeric_columns)} FROM face").fetchall(),
+            dtype=np.float64,
+        ).reshape(-1, len(numeric_columns))[order]
+        count = numeric.shape[0]
+        col = {name: numeric[:, i] for i, name in enumerate(numeric_columns)}
+        no_face = np.full(N_BLENDSHAPES, np.nan, dtype=np.float32).tobytes()
+        blend_blobs = b"".join(blob for (blob,) in self._connection.execute(
+            "SELECT ifnull(blendshapes, ?) FROM face", (no_face,)))
         result: dict[str, np.ndarray] = {
-            "t_ns": numeric[:, 0].astype(np.int64) if count else np.zeros(0, np.int64),
+            "t_ns": col["t_ns"].astype(np.int64),
             "face_count": col["face_count"].astype(np.int64),
             "present": col["present"].astype(bool),
             "confidence": col["confidence"],
             "blendshapes": np.frombuffer(blend_blobs, dtype=np.float32).reshape(
-                count, N_BLENDSHAPES).copy(),
+                count, N_BLENDSHAPES)[order].copy(),
             "yaw_deg": col["yaw_deg"],
             "pitch_deg": col["pitch_deg"],
             "roll_deg": col["roll_deg"],
-            "translation_mm": np.stack([col["tx_mm"], col["ty_mm"], col["tz_mm"]], axis=1),
-            "eye_features_norm": np.stack(
-                [col["iris_lx"], col["iris_ly"], col["iris_rx"], col["iris_ry"]], axis=1),
-            "eye_openness": np.stack([col["open_l"], col["open_r"]], axis=1),
+            "translation_mm": numeric[:, [numeric_columns.index(c)
+                                          for c in ("tx_mm", "ty_mm", "tz_mm")]],
+            "eye_features_norm": numeric[:, [numeric_columns.index(c) for c in (
+                "iris_lx", "iris_ly", "iris_rx", "iris_ry")]],
+            "eye_openness": numeric[:, [numeric_columns.index(c) for c in ("open_l", "open_r")]],
             "distance_mm": col["distance_mm"],
-            "gaze_px": np.stack([col["gaze_x_px"], col["gaze_y_px"]], axis=1),
+            "gaze_px": numeric[:, [numeric_columns.index(c) for c in ("gaze_x_px", "gaze_y_px")]],
             "on_screen": col["on_screen"],
             "gaze_calibrated": np.nan_to_num(col["gaze_calibrated"]).astype(bool),
         }
-        if count:
-            # t_ns went through float64 above; re-read it exactly (nanoseconds exceed 2**53).
-            result["t_ns"] = np.fromiter((row[0] for row in rows), dtype=np.int64, count=count)
         if include_landmarks:
             landmarks = np.full((count, N_LANDMARKS, 3), np.nan, dtype=np.float32)
-            for i, row in enumerate(rows):
-                if row[-1] is not None:
-                    landmarks[i] = np.frombuffer(row[-1], dtype=np.float32).reshape(N_LANDMARKS, 3)
-            result["landmarks"] = landmarks
+            for i, (blob,) in enumerate(self._connection.execute("SELECT landmarks FROM face")):
+                if blob is not None:
+                    landmarks[i] = np.frombuffer(blob, dtype=np.float32).reshape(N_LANDMARKS, 3)
+            result["landmarks"] = landmarks[order]
         return result
 
     def input_events(self) -> dict[str, np.ndarray]:
         """Input events as columns in time order; missing numbers are NaN, missing class ""."""
+        order = self._time_order("input")
         rows = self._connection.execute(
-            "SELECT t_ns, kind, key_class, x_px, y_px, dx, dy FROM input ORDER BY t_ns, rowid"
-        ).fetchall()
+            "SELECT t_ns, kind, key_class, x_px, y_px, dx, dy FROM input").fetchall()
+        if not isinstance(order, slice):
+            rows = [rows[i] for i in order]
         count = len(rows)
         if not count:
             empty = np.zeros(0, dtype=np.float64)

@@ -302,3 +302,24 @@ def test_summary_is_json_serialisable(writer: SessionWriter) -> None:
     with open_session(writer.path) as session:
         facts = json.loads(json.dumps(session.summary()))
     assert facts["streams"]["markers"] == {"rows": 1, "first_t_s": 1.5, "last_t_s": 1.5}
+
+
+def test_readers_return_rows_in_time_order_even_if_stored_out_of_order(
+        writer: SessionWriter, tmp_path: Path) -> None:
+    for t_ns in (100, 300):
+        writer.write_input(InputEvent(t_ns=t_ns, kind="move", x_px=float(t_ns), y_px=0))
+        writer.write_face(FaceFrame(t_ns=t_ns, face_count=1, present=True, yaw_deg=float(t_ns)))
+    writer.close()
+    shuffled = tmp_path / "shuffled.sqlite"
+    shutil.copy(writer.path, shuffled)
+    with sqlite3.connect(shuffled) as connection:
+        connection.execute("INSERT INTO input(t_ns, kind, x_px, y_px) VALUES (200, 'move', 200, 0)")
+        connection.execute("INSERT INTO face(t_ns, face_count, present, yaw_deg, gaze_calibrated)"
+                           " VALUES (200, 1, 1, 200.0, 0)")
+    connection.close()
+    with Session.open(shuffled) as session:
+        assert session.input_events()["x_px"].tolist() == [100.0, 200.0, 300.0]
+        face = session.face()
+    assert face["t_ns"].tolist() == [100, 200, 300]
+    assert face["yaw_deg"].tolist() == [100.0, 200.0, 300.0]
+    assert np.isnan(face["blendshapes"][1]).all()
