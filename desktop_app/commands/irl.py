@@ -4,6 +4,9 @@
 prints each step's reward as CSV; ``eval`` compares a model with a simulator's known truth
 (EPIC distance, Pearson, action NLL and accuracy) as a table or one JSON object; ``report``
 writes the self-contained HTML explanation.
+
+torch and the IRL modules are imported inside the handlers: importing torch costs seconds,
+and every ``engage`` invocation imports this module to register the sub-command.
 """
 
 from __future__ import annotations
@@ -17,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from fusion.dataset import FusedDataset
 from sensing.errors import EngageError
@@ -74,6 +76,8 @@ def _usage(parser: argparse.ArgumentParser) -> int:
 
 
 def _threads() -> None:
+    import torch
+
     torch.set_num_threads(max(1, min(4, os.cpu_count() or 1)))
 
 

@@ -126,3 +126,16 @@ def test_dataset_of_another_schema_is_refused_when_scoring(capsys, simulation, t
                           str(tmp_path / "other"))
     _one_line_error(status, err)
     assert "schema" in err
+
+
+def test_registering_the_irl_command_does_not_import_torch():
+    import subprocess
+    import sys
+
+    code = ("import argparse, sys\n"
+            "from desktop_app.commands import irl\n"
+            "irl.register(argparse.ArgumentParser().add_subparsers())\n"
+            "print('torch' in sys.modules)\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=60)
+    assert result.stdout.strip() == "False"
