@@ -191,8 +191,8 @@ def fuse_streams(streams: SessionStreams, *, settings: FusionSettings) -> FusedD
     timeline = ContentTimeline.from_markers(streams.markers)
 
     vision = vision_features(streams.face, grid, settings=settings, unavailable=off["camera"],
-                             content_change_t_ns=timeline.change_t_ns,
-                             content_regions=timeline.regions)
+                             content_change_t_ns=timeline.region_t_ns,
+                             content_regions=timeline.region_rects)
     behaviour = behaviour_features(streams.inputs, grid, settings=settings,
                                    keyboard_off=off["keyboard"], mouse_off=off["mouse"],
                                    scroll_off=off["scroll"])

@@ -43,7 +43,10 @@ class ContentTimeline:
     ``change_t_ns[J]`` times of content_shown/hidden markers, ``change_code[J]`` content code
     (``NO_CONTENT`` when hidden), ``change_revisits[J]`` earlier showings of the same id or
     topic, ``regions[J, 4]``; ``show_t_ns[S]`` times of showings; ``query_t_ns[Q]`` and
-    ``query_code[Q]``; ``content_ids`` the id of each code.
+    ``query_code[Q]``; ``content_ids`` the id of each code. ``region_t_ns[K]`` and
+    ``region_rects[K, 4]`` follow the on-screen region of the current content: every change
+    above plus each ``note`` marker with ``event`` "content_region_changed" (the window moved
+    or was resized), which moves the region without starting a new showing.
     """
 
     change_t_ns: np.ndarray
@@ -54,6 +57,8 @@ class ContentTimeline:
     query_t_ns: np.ndarray
     query_code: np.ndarray
     content_ids: tuple[str, ...]
+    region_t_ns: np.ndarray
+    region_rects: np.ndarray
 
     @classmethod
     def from_markers(cls, markers: Sequence[Marker]) -> ContentTimeline:
@@ -62,6 +67,7 @@ class ContentTimeline:
         seen_topics: dict[str, int] = {}
         change_t, change_code, change_revisits, regions, show_t = [], [], [], [], []
         query_t, query_code = [], []
+        region_t, region_rects = [], []
         current = NO_CONTENT
         for marker in markers:  # markers arrive every few seconds: thousands per hour at most
             payload = marker.payload if isinstance(marker.payload, dict) else {}
@@ -78,6 +84,8 @@ class ContentTimeline:
                 change_code.append(current)
                 change_revisits.append(revisits)
                 regions.append(parse_region(payload.get("region")))
+                region_t.append(marker.t_ns)
+                region_rects.append(regions[-1])
                 show_t.append(marker.t_ns)
             elif marker.kind == "content_hidden":
                 current = NO_CONTENT
@@ -85,6 +93,13 @@ class ContentTimeline:
                 change_code.append(NO_CONTENT)
                 change_revisits.append(0)
                 regions.append((np.nan,) * 4)
+                region_t.append(marker.t_ns)
+                region_rects.append(regions[-1])
+            elif (marker.kind == "note" and current != NO_CONTENT
+                  and payload.get("event") == "content_region_changed"
+                  and payload.get("region") is not None):
+                region_t.append(marker.t_ns)
+                region_rects.append(parse_region(payload.get("region")))
             elif marker.kind == "query_submitted":
                 named = payload.get("content_id")
                 code = codes.setdefault(str(named), len(codes)) if named is not None else current
@@ -100,6 +115,8 @@ class ContentTimeline:
             query_t_ns=np.array(query_t, dtype=np.int64),
             query_code=np.array(query_code, dtype=np.int64),
             content_ids=tuple(codes),
+            region_t_ns=np.array(region_t, dtype=np.int64),
+            region_rects=np.array(region_rects, dtype=np.float64).reshape(-1, 4),
         )
 
     def episodes(self, grid: StepGrid) -> np.ndarray:
