@@ -205,7 +205,9 @@ class InputCapture:
                 problem = f"pynput cannot listen here ({str(error).splitlines()[0]})"
         if problem is not None:
             self.unavailable_reason = problem
-            log.warning("input not recorded: %s", problem)
+            what = ("input not recorded" if any(self._streams.values())
+                    else "pause hotkey not available")
+            log.warning("%s: %s", what, problem)
             return False
 
         if self._pause_hotkey:

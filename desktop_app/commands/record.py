@@ -3,8 +3,12 @@
 ``record`` asks for consent per stream on the terminal unless ``--consent`` lists the granted
 streams, and opens nothing (camera, listeners, endpoint, file) before consent is given. It
 prints the session id, its path and the marker endpoint address when it starts, and a summary
-of what was received, written and dropped when it ends. SIGINT and SIGTERM stop it cleanly;
-after SIGKILL the file still opens and misses at most the last commit interval (0.1 s).
+of what was received, written and dropped when it ends. Where pynput cannot listen, the one
+warning on stderr says why and the other streams go on. SIGINT and SIGTERM stop it cleanly.
+After SIGKILL the session file still opens and misses at most about the last second: the
+writer commits every 0.1 s, and up to a second of frames may be waiting for the face model.
+A kept ``.mp4`` is not readable after SIGKILL (its index is written at the end); its frame
+times (``.video_t_ns``) are.
 
 ``resense SESSION`` needs a session recorded with ``--keep-video``. It never changes the
 original: it writes a new session (same participant, consent and clock anchor, meta
@@ -75,7 +79,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="port of the 127.0.0.1 marker endpoint (0: any free port, "
                              "-1: no endpoint)")
     parser.add_argument("--pause-hotkey", default="<ctrl>+<alt>+p", metavar="KEYS",
-                        help="global hotkey toggling the privacy pause ('' for none)")
+                        help="global hotkey toggling the privacy pause ('' for none); "
+                             "watched even without keyboard consent, storing no key")
     parser.add_argument("--model", default=None, metavar="PATH", help="face_landmarker.task")
     parser.add_argument("--lsl-markers", default=None, metavar="NAME",
                         help="also read markers from this LSL stream (opt-in, uses the LAN)")
@@ -231,8 +236,6 @@ def record_command(args: argparse.Namespace) -> int:
             host, port = recorder.endpoint.address
             sys.stdout.write(f"markers http://{host}:{port}/markers "
                              f"(line protocol on {host}:{port})\n")
-        if recorder.input.unavailable_reason:
-            sys.stderr.write(f"engage: input not recorded: {recorder.input.unavailable_reason}\n")
         streams = ", ".join(stream for stream, on in consent.items() if on)
         sys.stdout.write(f"recording {streams}; Ctrl+C to stop\n")
         sys.stdout.flush()
