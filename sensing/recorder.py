@@ -9,7 +9,7 @@ Threads and queues (no source can block another):
   ``SessionWriter.write_face``;
 - pynput listener threads (:class:`sensing.input.InputCapture`): stamp and offer events;
 - marker endpoint threads (:mod:`sensing.markers`) and optional LSL inlet: stamp and offer;
-- housekeeping thread: flushes a resting pointer move and keeps the status rates;
+- housekeeping thread: stores a thinned-away pointer move once the pointer rests;
 - the session writer's own thread commits every 100 ms, so SIGKILL loses at most that.
 
 Every producer offers to :class:`sensing.session.SessionWriter`, whose bounded buffer never
@@ -70,7 +70,7 @@ class RecorderOptions:
     """Knobs of one recording; consent itself lives in the session writer."""
 
     keep_video: bool = False
-    landmarks: bool = False
+    landmarks: bool = False  # stored as provenance; the face pipeline builder keeps them
     marker_port: int | None = 0  # None: no local endpoint; 0: any free port
     pause_hotkey: str | None = None
     face_queue_frames: int = 8
@@ -114,7 +114,7 @@ class _VideoKeeper:
                                        self.fps, (width, height))
         if not self._writer.isOpened():
             raise MediaError(f"cannot write the kept video {self.path} (no mp4v encoder)")
-        self._times = open(self.times_path, "ab")  # noqa: SIM115 (closed in _run)
+        self._times = open(self.times_path, "ab")  # closed by _run when it ends
 
     def _run(self) -> None:
         while True:
@@ -219,6 +219,13 @@ class Recorder:
                 self.writer.set_meta("video", {"path": self._video.path.name,
                                                "times": self._video.times_path.name})
             self._spawn(self._capture_loop, "frame-capture")
+        self.writer.set_meta("recorder_options", {
+            "keep_video": self._video is not None, "landmarks": self.options.landmarks,
+            "pause_hotkey": self.options.pause_hotkey,
+            "move_interval_s": self.options.move_interval_s,
+            "marker_endpoint": self.endpoint is not None,
+            "lsl_markers": self.options.lsl_markers, "lsl_features": self.options.lsl_features,
+        })
         if not self.input.start():
             self.writer.set_meta("input_unavailable", self.input.unavailable_reason)
         self._start_lsl()
