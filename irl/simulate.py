@@ -72,16 +72,20 @@ CALIBRATED_GAZE_FEATURES: tuple[str, ...] = (
 # The default reward, on standardised features; phase two is the drifted participant.
 DEFAULT_WEIGHTS: dict[str, float] = {
     "smile": 1.0, "brow_lower": -0.5, "gaze_on_screen_share": 0.4,
-    "face_present_share": 0.3, "blink_rate_hz": -0.4, "query_depth": 0.15,
-    "key_rate_hz": -0.3, "clicks": -0.2,
+    "face_present_share": 0.3, "head_pitch_mean_deg": 0.3, "query_depth": 0.15,
 }
 DRIFT_WEIGHTS: dict[str, float] = {
     "smile": 0.3, "brow_lower": 0.3, "gaze_on_screen_share": 0.4,
-    "face_present_share": 0.3, "blink_rate_hz": -0.4, "query_depth": 0.6,
-    "key_rate_hz": -0.1, "clicks": -0.2,
+    "face_present_share": 0.3, "head_pitch_mean_deg": 0.3, "query_depth": 0.6,
 }
+# Effort of an action, paid in the step it is chosen (c_a of the true reward).
+DEFAULT_ACTION_BONUS: dict[str, float] = {"type_query": -0.5, "click": -0.3}
+# Count features (blinks, key presses) are left out of the default reward: their per-step
+# sampling noise would dwarf the reward's variation and no learner could recover it.
 
 FACE_HZ = 10.0
+ABSENT_PRESENT_ROWS = 2  # rows with a face in a step of `absent` (of 10)
+LOOK_AWAY_ON_ROWS = 1  # rows looking at the screen in a step of `look_away`
 FIRST_CONTENT_NS = 1_000_000  # the first item is shown 1 ms into the session
 ITEM_WORDS = (250, 900)  # words of a short and a long item
 
@@ -236,12 +240,12 @@ def _feature_means(step_s: float, rows: int) -> dict[str, np.ndarray]:
     engaged = np.isin(prev, (A_READ, A_DOWN, A_TYPE))
     reading = np.isin(prev, (A_READ, A_DOWN, A_BACK))
     unfinished = f["progress"] < 3
-    absent_rows = np.arange(1, 4)  # present rows when absent: 1..3 of `rows`
     blink_cap = 3
     return {
-        "face_present_share": np.where(absent, absent_rows.mean() / rows, 1.0),
-        "gaze_on_screen_share": np.where(away, 1.5 / rows,
-                                         np.where(absent, 1.0, 1.0 - 0.03 * f["fatigue"])),
+        "face_present_share": np.where(absent, ABSENT_PRESENT_ROWS / rows, 1.0),
+        "gaze_on_screen_share": np.where(
+            away, LOOK_AWAY_ON_ROWS / rows, np.where(absent, 1.0, 1.0 - np.minimum(
+                np.round(rows * 0.03 * f["fatigue"]), rows // 2 - 1) / rows)),
         "smile": 0.05 + 0.3 * (f["relevance"] / 2) * unfinished * engaged,
         "brow_lower": 0.05 + 0.3 * (f["difficulty"] / 2) * reading,
         "brow_raise": 0.05 + 0.2 * (prev == A_TYPE),
@@ -249,6 +253,7 @@ def _feature_means(step_s: float, rows: int) -> dict[str, np.ndarray]:
         "blink_rate_hz": np.where(absent, 0.0, _truncated_poisson_mean(
             _blink_rate(f["fatigue"]) * step_s, blink_cap) / step_s),
         "query_depth": f["depth"].astype(np.float64),
+        "head_pitch_mean_deg": np.where(away, 8.0, -5.0 - 2.0 * f["fatigue"]),
         "key_rate_hz": np.where(prev == A_TYPE, (6.0 + 0.3 + 1.0) / step_s, 0.0),
         "scroll_up_px": np.where(prev == A_BACK, 3.5, 0.0),  # in scroll units; scaled later
         "scroll_down_px": np.where(prev == A_DOWN, 3.5, 0.0),
@@ -395,22 +400,23 @@ def _render_step(rng: np.random.Generator, latent: dict[str, int], step: int, *,
     prev, fatigue = latent["prev"], latent["fatigue"]
     noise = config.noise
 
+    # Shares are drawn with fixed counts (not binomially) so that the reward-bearing shares
+    # carry little sampling noise; which rows they fall on is random.
     present = np.ones(rows, dtype=bool)
     if prev == A_ABSENT:
         present[:] = False
-        present[rng.choice(rows, size=int(rng.integers(1, 4)), replace=False)] = True
+        present[rng.choice(rows, size=ABSENT_PRESENT_ROWS, replace=False)] = True
     on_screen = np.ones(rows, dtype=bool)
     if prev == A_LOOK_AWAY:
         on_screen[:] = False
-        on_screen[rng.choice(rows, size=int(rng.integers(0, 4)), replace=False)] = True
+        on_screen[rng.choice(rows, size=LOOK_AWAY_ON_ROWS, replace=False)] = True
     elif prev != A_ABSENT:
-        on_screen = rng.random(rows) >= 0.03 * fatigue
-        on_screen[: rows // 2 + 1] = True  # never enough off-screen rows to read as look_away
-        on_screen = rng.permutation(on_screen)
+        off = min(int(round(rows * 0.03 * fatigue)), rows // 2 - 1)
+        on_screen[rng.choice(rows, size=off, replace=False)] = False
 
     yaw_centre = (25.0 if prev == A_LOOK_AWAY else 0.0) + noise * rng.normal(0, 2.0)
     pitch_centre = (8.0 if prev == A_LOOK_AWAY else -5.0 - 2.0 * fatigue) + noise * rng.normal(
-        0, 1.0)
+        0, 0.3)
     motion = 1.0 + 0.8 * fatigue + (4.0 if prev in (A_LOOK_AWAY, A_ABSENT) else 0.0)
     yaw = yaw_centre + rng.normal(0, motion / math.sqrt(2), rows)
     pitch = pitch_centre + rng.normal(0, motion / math.sqrt(2), rows)
@@ -427,7 +433,7 @@ def _render_step(rng: np.random.Generator, latent: dict[str, int], step: int, *,
     engaged = prev in (A_READ, A_DOWN, A_TYPE)
     reading = prev in (A_READ, A_DOWN, A_BACK)
     unfinished = latent["progress"] < 3
-    jitter = 0.02 * noise
+    jitter = 0.01 * noise
 
     def level(mean: float) -> float:
         return float(np.clip(mean + rng.normal(0, jitter), 0.0, 1.0))
@@ -652,7 +658,8 @@ def build_truth(env: EngagementEnvironment, *, drift_start_s: float | None,
     return Truth(
         feature_names=FEATURE_NAMES, action_names=ACTIONS, weights=np.stack(phases),
         feature_mean=env.feature_mean, feature_scale=env.feature_scale,
-        action_bonus=np.zeros(N_ACTIONS), phase_starts_s=tuple(starts),
+        action_bonus=np.array([DEFAULT_ACTION_BONUS.get(name, 0.0) for name in ACTIONS]),
+        phase_starts_s=tuple(starts),
         interaction=("smile", "query_depth", interaction) if interaction else None,
         parameters={"simulation": asdict(env.config), "fusion_settings": env.settings.to_dict(),
                     "latent_factors": dict(zip(FACTORS, FACTOR_SIZES, strict=True))},

@@ -13,6 +13,7 @@ from fusion.fuse import fuse_sessions
 from fusion.schema import ACTIONS, DEFAULT_SCHEMA
 from fusion.settings import FusionSettings
 from irl.simulate import (
+    DEFAULT_ACTION_BONUS,
     DEFAULT_WEIGHTS,
     DRIFT_WEIGHTS,
     SimulationConfig,
@@ -84,13 +85,15 @@ def test_lower_rationality_gives_more_varied_actions():
     assert entropy(0.2) > entropy(3.0) + 0.2
 
 
-def test_true_reward_is_the_weighted_sum_of_standardised_features(small):
+def test_true_reward_is_weighted_standardised_features_plus_action_effort(small):
     truth, dataset = small.truth, small.dataset
     expected = np.zeros(len(dataset))
     for name, weight in DEFAULT_WEIGHTS.items():
         column = dataset.schema.feature_index(name)
         expected += weight * (dataset.states[:, column] - truth.feature_mean[column]) \
             / truth.feature_scale[column]
+    known = dataset.actions != NO_ACTION
+    expected[known] += [DEFAULT_ACTION_BONUS.get(ACTIONS[a], 0.0) for a in dataset.actions[known]]
     np.testing.assert_allclose(truth.true_reward(dataset), expected, atol=1e-5)
     np.testing.assert_allclose(dataset.extras["reward_true"], expected, atol=1e-5)
     assert truth.reward_table(dataset).shape == (len(dataset), 7)
