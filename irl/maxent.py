@@ -13,6 +13,20 @@ vectorised, then steps the reward head on the surrogate sum (D_theta - D_demo) *
 whose gradient is exactly the negative of the one above. This works for linear and MLP
 heads alike.
 
+Optimiser. With a linear head (r = Psi theta, linear in the parameters) and a finite horizon,
+the MCE problem has a convex dual (Ziebart 2010, ch. 9; Ziebart, Bagnell and Dey 2010, eq. 8)
+
+    f(theta) = E_{s0 ~ p0}[V_0(s0)] - sum_{s,a} D_demo[s, a] r_theta(s, a),
+    grad f   = sum_{s,a} (D_theta[s, a] - D_demo[s, a]) d r_theta(s, a) / d theta,
+
+because d E_p0 V_0 / d r(s, a) is exactly the model's visitation D_theta. f is smooth and
+convex, so a quasi-Newton method (L-BFGS with a strong-Wolfe line search, Nocedal and Wright
+2006, alg. 7.5) reaches a tight gap in tens of evaluations where first-order steps need
+hundreds. Each evaluation is one backward and one forward pass, over successor lists when
+P is sparse (:class:`irl.soft_bellman.SparseTransitions`). Other heads, and the discounted
+stationary case (whose truncated-demonstration gradient is not the gradient of one
+function), use Adam on the surrogate below.
+
 On fused data the states are continuous, so :func:`fit_on_steps` first builds a finite
 abstraction (:mod:`irl.tabular`): k-means clusters of standardised states and a smoothed
 empirical transition model; the reward head is a function of features, evaluated on the
@@ -21,7 +35,7 @@ cluster centroids during fitting and on each step's own features when scoring.
 Public API::
 
     mce_irl(mdp, demos, *, head, gamma=None, horizon=None, lr=0.1, iterations=300,
-            tol=1e-4, l2=0.0, progress=False) -> MaxEntFit
+            tol=1e-4, l2=0.0, optimiser="auto", progress=False) -> MaxEntFit
     fit_on_steps(x[T, F], actions[T], episode[T], *, n_actions, head, gamma, n_clusters,
                  smoothing=1.0, seed=0, ...) -> MaxEntFit (with .centroids and .mdp)
 """
@@ -37,7 +51,13 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from irl import distributed
-from irl.soft_bellman import SoftValues, soft_value_iteration, state_action_occupancy
+from irl.rewards import LinearReward
+from irl.soft_bellman import (
+    SoftValues,
+    compact_transitions,
+    soft_value_iteration,
+    state_action_occupancy,
+)
 from irl.tabular import Demonstrations, TabularMDP, empirical_mdp, kmeans
 
 log = logging.getLogger(__name__)
@@ -88,15 +108,24 @@ def mce_irl(
     tol: float = 1e-4,
     l2: float = 0.0,
     features: torch.Tensor | None = None,
+    optimiser: str = "auto",
     progress: bool = False,
 ) -> MaxEntFit:
     """Fit ``head`` (features[S, F] -> r[S, A]) by MCE IRL on a known tabular MDP.
 
     Discounted (``gamma`` in [0, 1), stationary policy) or finite horizon (``horizon``,
-    time-dependent policy, optionally discounted by ``gamma``). Stops when the largest
-    per-feature visitation gap (relative to the demonstrated mass) falls below ``tol`` or
-    after ``iterations``. The curve records the mean demonstrated-action NLL and the gap.
+    time-dependent policy, optionally discounted by ``gamma``). Stops when the Euclidean
+    norm of the per-feature visitation gap, relative to the demonstrated mass, falls below
+    ``tol``, or after ``iterations`` evaluations (one backward and one forward pass each).
+    ``optimiser`` is "lbfgs" (linear head and finite horizon only), "adam", or "auto" (L-BFGS
+    where it applies). The curve records the mean demonstrated-action NLL and the gap.
     """
+    if optimiser not in ("auto", "lbfgs", "adam"):
+        raise ValueError(f"optimiser must be auto, lbfgs or adam, got {optimiser!r}")
+    convex = isinstance(head, LinearReward) and horizon is not None
+    if optimiser == "lbfgs" and not convex:
+        raise ValueError("the L-BFGS dual needs a linear head and a finite horizon")
+    use_lbfgs = convex and optimiser != "adam"
     if horizon is None and (gamma is None or not 0.0 <= gamma < 1.0):
         raise ValueError(f"mce_irl needs gamma in [0, 1) or a horizon, got gamma={gamma}")
     discount = 1.0 if gamma is None else float(gamma)
@@ -115,19 +144,25 @@ def mce_irl(
     demo_mass = float(demo_occupancy.sum())
     demo_feature = state_features.T @ demo_occupancy.sum(dim=1)  # [F]
 
-    optimiser = torch.optim.Adam(head.parameters(), lr=lr)
+    transitions = compact_transitions(mdp.transitions)
+    if use_lbfgs:
+        return _mce_irl_lbfgs(head, inputs, transitions, mdp.initial, demo_occupancy,
+                              weights, state_features, action_counts, n_counted,
+                              horizon=int(horizon), gamma=gamma, iterations=iterations,
+                              tol=tol, l2=l2, progress=progress)
+    adam = torch.optim.Adam(head.parameters(), lr=lr)
     curve: list[dict[str, float]] = []
     values: SoftValues | None = None
     bar = tqdm(range(iterations), desc="maxent", disable=not progress, leave=False)
     for iteration in bar:
         rewards = head(inputs)  # r[S, A]
-        values = soft_value_iteration(rewards.detach().to(torch.float64), mdp.transitions,
+        values = soft_value_iteration(rewards.detach().to(torch.float64), transitions,
                                       gamma=gamma, horizon=horizon)
-        model_occupancy = state_action_occupancy(values.policy, mdp.transitions, mdp.initial,
+        model_occupancy = state_action_occupancy(values.policy, transitions, mdp.initial,
                                                  step_weights=weights)  # D_theta[s, a]
         model_occupancy = model_occupancy * (demo_mass / float(model_occupancy.sum()))
         gap_per_feature = state_features.T @ model_occupancy.sum(dim=1) - demo_feature
-        gap = float(gap_per_feature.abs().max()) / max(demo_mass, 1e-12)
+        gap = float(gap_per_feature.norm()) / max(demo_mass, 1e-12)
         nll = -float((action_counts * values.log_policy).sum()) / max(n_counted, 1.0)
         curve.append({"iteration": float(iteration), "nll": nll, "gap": gap})
         bar.set_postfix(nll=f"{curve[-1]['nll']:.4f}", gap=f"{gap:.1e}")
@@ -136,10 +171,80 @@ def mce_irl(
         surrogate = ((model_occupancy - demo_occupancy).to(rewards.dtype) * rewards).sum()
         if l2 > 0:
             surrogate = surrogate + l2 * sum((p**2).sum() for p in head.parameters())
-        optimiser.zero_grad()
+        adam.zero_grad()
         surrogate.backward()
-        optimiser.step()
+        adam.step()
     assert values is not None
+    return MaxEntFit(head=head, values=values, curve=curve)
+
+
+def _mce_irl_lbfgs(head: nn.Module, inputs: torch.Tensor, transitions, initial: torch.Tensor,
+                   demo_occupancy: torch.Tensor, weights: torch.Tensor,
+                   state_features: torch.Tensor, action_counts: torch.Tensor,
+                   n_counted: float, *, horizon: int, gamma: float | None, iterations: int,
+                   tol: float, l2: float, progress: bool) -> MaxEntFit:
+    """Minimise the convex dual f(theta) (module docstring) by L-BFGS, in float64.
+
+    Every evaluation of f and its gradient is one soft backward pass (which gives
+    E_p0 V_0) and one forward pass (D_theta); the head is restored to its own dtype after.
+    """
+    dtype = next(head.parameters()).dtype
+    head.to(torch.float64)
+    inputs64 = inputs.to(torch.float64)
+    demo_mass = float(demo_occupancy.sum())
+    demo_feature = state_features.T @ demo_occupancy.sum(dim=1)  # [F]
+    lbfgs = torch.optim.LBFGS([p for p in head.parameters() if p.requires_grad], lr=1.0,
+                              max_iter=1, history_size=20, line_search_fn="strong_wolfe",
+                              tolerance_grad=0.0, tolerance_change=0.0)
+    curve: list[dict[str, float]] = []
+    latest: dict[str, object] = {}
+    bar = tqdm(total=iterations, desc="maxent", disable=not progress, leave=False)
+
+    trained = [p for p in head.parameters() if p.requires_grad]
+    cache: dict[str, object] = {}
+
+    def evaluate() -> torch.Tensor:
+        # L-BFGS re-evaluates the point it stands on at every step: answer from the cache.
+        point = torch.cat([p.detach().reshape(-1) for p in trained])
+        if "point" in cache and torch.equal(point, cache["point"]):  # type: ignore[arg-type]
+            for p, grad in zip(trained, cache["grads"], strict=True):  # type: ignore[arg-type]
+                p.grad = grad.clone()
+            return cache["objective"]  # type: ignore[return-value]
+        lbfgs.zero_grad()
+        rewards = head(inputs64)  # r[S, A]
+        values = soft_value_iteration(rewards.detach(), transitions, gamma=gamma,
+                                      horizon=horizon)
+        model_occupancy = state_action_occupancy(values.policy, transitions, initial,
+                                                 step_weights=weights)  # D_theta[s, a]
+        gap_per_feature = state_features.T @ model_occupancy.sum(dim=1) - demo_feature
+        gap = float(gap_per_feature.norm()) / max(demo_mass, 1e-12)
+        log_partition = float(initial @ values.V[0])  # E_p0 V_0
+        objective = log_partition - float((demo_occupancy * rewards.detach()).sum())
+        surrogate = ((model_occupancy - demo_occupancy) * rewards).sum()
+        if l2 > 0:
+            penalty = l2 * sum((p**2).sum() for p in head.parameters() if p.requires_grad)
+            surrogate = surrogate + penalty
+            objective += float(penalty)
+        surrogate.backward()
+        nll = -float((action_counts * values.log_policy).sum()) / max(n_counted, 1.0)
+        curve.append({"iteration": float(len(curve)), "nll": nll, "gap": gap,
+                      "objective": objective})
+        latest.update(values=values, gap=gap)
+        bar.update(1)
+        bar.set_postfix(nll=f"{nll:.4f}", gap=f"{gap:.1e}")
+        result = torch.tensor(objective, dtype=torch.float64)
+        cache.update(point=point, objective=result,
+                     grads=[torch.zeros_like(p) if p.grad is None else p.grad.clone()
+                            for p in trained])
+        return result
+
+    evaluate()
+    while float(latest["gap"]) >= tol and len(curve) < iterations:  # type: ignore[arg-type]
+        lbfgs.step(evaluate)
+    bar.close()
+    head.to(dtype)
+    values = latest["values"]
+    assert isinstance(values, SoftValues)
     return MaxEntFit(head=head, values=values, curve=curve)
 
 

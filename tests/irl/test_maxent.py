@@ -46,3 +46,16 @@ def test_same_seed_gives_identical_weights(participant):
                    epochs=20)
     assert np.array_equal(first.networks["reward"].weight.detach().numpy(),
                           second.networks["reward"].weight.detach().numpy())
+
+
+def test_lbfgs_and_adam_reach_the_same_linear_reward():
+    mdp = random_mdp(24, 3, 3, seed=6)
+    true_weights = torch.tensor([0.8, -0.6, 0.4], dtype=torch.float64)
+    expert = soft_value_iteration(mdp.features @ true_weights, mdp.transitions, horizon=10)
+    demos = sample_demonstrations(mdp, expert.policy, n_episodes=200, horizon=10, seed=3)
+    heads = {name: LinearReward(3, 3, action_terms="none") for name in ("lbfgs", "adam")}
+    fits = {name: mce_irl(mdp, demos, head=head, horizon=10, lr=0.05, iterations=3000,
+                          tol=1e-5, optimiser=name) for name, head in heads.items()}
+    assert fits["lbfgs"].curve[-1]["gap"] < 1e-5 and fits["adam"].curve[-1]["gap"] < 1e-5
+    assert len(fits["lbfgs"].curve) < len(fits["adam"].curve) / 5
+    assert torch.allclose(heads["lbfgs"].weight, heads["adam"].weight, atol=1e-3)

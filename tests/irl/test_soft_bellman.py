@@ -73,3 +73,20 @@ def test_long_horizon_return_approaches_discounted_return():
     truncated = policy_return(values.policy, reward, mdp.transitions, mdp.initial, gamma=0.7,
                               horizon=80)
     assert abs(exact - truncated) < 1e-6
+
+
+def test_successor_lists_give_the_same_values_and_occupancy_as_the_dense_tensor():
+    from irl.soft_bellman import SparseTransitions
+
+    mdp = random_mdp(20, 3, 2, seed=5, branching=3)
+    sparse = SparseTransitions.from_dense(mdp.transitions)
+    reward = mdp.features[:, 0]
+    dense_values = soft_value_iteration(reward, mdp.transitions, horizon=6)
+    sparse_values = soft_value_iteration(reward, sparse, horizon=6)
+    weights = torch.ones(6, dtype=torch.float64)
+    assert sparse.next_state.shape[2] <= 3
+    assert torch.allclose(sparse_values.Q, dense_values.Q, atol=1e-12)
+    assert torch.allclose(
+        state_action_occupancy(sparse_values.policy, sparse, mdp.initial, step_weights=weights),
+        state_action_occupancy(dense_values.policy, mdp.transitions, mdp.initial,
+                               step_weights=weights), atol=1e-12)
