@@ -126,4 +126,5 @@ def fit_iq(
 @torch.no_grad()
 def read_out_reward(networks: IQNetworks, x: torch.Tensor, *, gamma: float) -> torch.Tensor:
     """r(s, a) = Q(s, a) - gamma E V(s') with E V(s') from the next-value head: [N, A]."""
+    # Shortcoming: chi^2 picks the least-norm member of r's shaping class; EPIC keeps it.
     return networks.q(x) - gamma * networks.next_value(x)

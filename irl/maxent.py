@@ -300,6 +300,7 @@ def fit_on_steps(
     (-1 where none), ``episode`` e[T]. The discounted formulation matches how the
     simulated participants act (Boltzmann in a discounted soft Q).
     """
+    # Shortcoming: moves across episode ends go uncounted; episode-ending actions get smoothed rows.
     centroids, labels = kmeans(x, n_clusters, seed=seed)  # [k, F], [T]
     n_states = centroids.shape[0]
     transitions, initial = empirical_mdp(labels, actions, episode, n_states=n_states,
