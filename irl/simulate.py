@@ -27,10 +27,17 @@ approximations of the rendering:
 - content items are never shown twice, so ``content_revisits`` is always 0;
 - ``review_time_s`` counts a step for the item shown at its end, even if shown mid-step.
 
-Reward. ``r = w . z(x) + c_a`` over standardised features (see :mod:`irl.truth`). The
-participant plans with ``E[r | latent state]``; the weights are non-zero only on features
-whose conditional mean is computed exactly here (``_feature_means``). With ``drift`` the
-weights switch to a second vector at ``drift_at`` of each session.
+- shares of face rows (present, on screen) use fixed counts per latent state, not binomial
+  draws, so the reward-bearing features carry little sampling noise.
+
+Reward. ``r = w . z(x) + c_a`` over standardised features (see :mod:`irl.truth`), with
+``c_a`` the effort of typing a query or clicking. The participant plans with
+``E[r | latent state]``; the weights are non-zero only on features whose conditional mean is
+computed exactly here (``_feature_means``). With ``drift`` the weights switch to a second
+vector at ``drift_at`` of each session. Identifiability caveat: the behaviour features of a
+state mirror the action that led to it, so a reward on them and a bias on that action are
+indistinguishable from behaviour alone (Cao, Cohen and Szpruch 2021 on identifiability in
+IRL), while EPIC, being dynamics-free, counts them as different rewards.
 """
 
 from __future__ import annotations
