@@ -14,7 +14,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
+import tempfile
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +34,45 @@ NO_ACTION = -1
 
 class DatasetError(EngageError):
     """A dataset is missing, malformed, or inconsistent with what was asked of it."""
+
+
+@contextmanager
+def staged_folder(target: str | os.PathLike[str], *, replaceable: str | None = None,
+                  error: type[EngageError] = DatasetError) -> Iterator[Path]:
+    """Yield a hidden folder beside ``target`` that becomes ``target`` only on success.
+
+    A reader never sees a half-written output: on an exception the staging folder is
+    removed and ``target`` is left as it was. An existing, non-empty ``target`` is refused
+    unless it holds the file named ``replaceable`` (an earlier output of the same kind),
+    in which case it is replaced whole once the new one is complete.
+    """
+    folder = Path(target)
+    if folder.exists():
+        if not folder.is_dir():
+            raise error(f"{folder} is a file; choose a folder to write into")
+        if any(folder.iterdir()) and not (replaceable and (folder / replaceable).exists()):
+            raise error(f"{folder} already exists and is not empty; choose a new or empty "
+                        "output folder")
+    try:
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".partial",
+                                        dir=folder.parent))
+    except OSError as problem:
+        raise error(f"cannot write into {folder.parent}: {problem.strerror}; choose a "
+                    "writable output folder") from None
+    try:
+        yield staging
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    if folder.exists():
+        retired = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", suffix=".old",
+                                        dir=folder.parent))
+        folder.replace(retired / folder.name)
+        staging.replace(folder)
+        shutil.rmtree(retired, ignore_errors=True)
+    else:
+        staging.replace(folder)
 
 
 @dataclass(frozen=True)
@@ -243,13 +285,11 @@ class FusedDataset:
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write the dataset to ``folder``; the folder appears only once complete."""
-        target = Path(folder)
-        if target.exists() and any(target.iterdir()):
-            if not (target / "dataset.json").exists():
-                raise DatasetError(f"{target} exists and is not a dataset folder; "
-                                   "choose an empty or new folder")
-        staging = target.with_name(f".{target.name}.partial")
-        staging.mkdir(parents=True, exist_ok=True)
+        with staged_folder(folder, replaceable="dataset.json") as staging:
+            self._write(staging)
+        return Path(folder)
+
+    def _write(self, staging: Path) -> None:
         arrays = {
             "t_s": self.t_s, "states": self.states, "valid": self.valid,
             "actions": self.actions, "episode": self.episode, "session": self.session,
@@ -268,12 +308,6 @@ class FusedDataset:
             "steps": len(self),
         }
         (staging / "dataset.json").write_text(json.dumps(meta, indent=2, default=str))
-        if target.exists():
-            for child in target.iterdir():
-                child.unlink()
-            target.rmdir()
-        staging.replace(target)
-        return target
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> FusedDataset:

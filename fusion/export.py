@@ -27,15 +27,13 @@ import json
 import logging
 import os
 import re
-import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fusion.dataset import NO_ACTION, FusedDataset
+from fusion.dataset import NO_ACTION, FusedDataset, staged_folder
 from sensing.errors import EngageError
 
 log = logging.getLogger(__name__)
@@ -81,32 +79,6 @@ def check_output_folder(target: str | os.PathLike[str]) -> Path:
         raise ExportError(f"cannot write into {parent}: permission denied; choose a writable "
                           "output folder")
     return folder
-
-
-class _Staging:
-    """A hidden folder beside ``target`` that becomes ``target`` only on success."""
-
-    def __init__(self, target: str | os.PathLike[str]) -> None:
-        self.target = check_output_folder(target)
-        parent = self.target.parent
-        try:
-            parent.mkdir(parents=True, exist_ok=True)
-            self.folder = Path(tempfile.mkdtemp(prefix=f".{self.target.name}.", suffix=".partial",
-                                                dir=parent))
-        except OSError as error:
-            raise ExportError(f"cannot write into {parent}: {error.strerror}; choose a "
-                              "writable output folder") from None
-
-    def __enter__(self) -> Path:
-        return self.folder
-
-    def __exit__(self, exc_type: object, exc: object, tb: object) -> None:
-        if exc_type is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
-            return
-        if self.target.exists():
-            self.target.rmdir()
-        self.folder.replace(self.target)
 
 
 def step_table(dataset: FusedDataset, *, include_landmarks: bool = False) -> dict[str, Any]:
@@ -159,7 +131,7 @@ def export_parquet(dataset: FusedDataset, out: str | os.PathLike[str], *,
     _check_landmarks(dataset, include_landmarks)
     columns = step_table(dataset, include_landmarks=include_landmarks)
     metadata = {METADATA_KEY: json.dumps(_metadata(dataset), default=str).encode()}
-    with _Staging(out) as folder:
+    with staged_folder(check_output_folder(out), error=ExportError) as folder:
         schema = None
         for part in _session_slices(dataset):
             row = {k: v[part] for k, v in columns.items()}
@@ -188,7 +160,7 @@ def export_csv(dataset: FusedDataset, out: str | os.PathLike[str], *,
 
     _check_landmarks(dataset, include_landmarks)
     columns = step_table(dataset, include_landmarks=False)
-    with _Staging(out) as folder:
+    with staged_folder(check_output_folder(out), error=ExportError) as folder:
         pcsv.write_csv(pa.table(columns), folder / "steps.csv")
         if include_landmarks:
             np.save(folder / "landmarks.npy", np.asarray(dataset.extras["landmarks"]))
@@ -245,7 +217,7 @@ def export_npz(dataset: FusedDataset, out: str | os.PathLike[str], *,
     arrays = offline_rl_arrays(dataset)
     if include_landmarks:
         arrays["landmarks"] = np.asarray(dataset.extras["landmarks"])
-    with _Staging(out) as folder:
+    with staged_folder(check_output_folder(out), error=ExportError) as folder:
         np.savez_compressed(folder / "dataset.npz", **arrays)
         (folder / "dataset.json").write_text(json.dumps(_metadata(dataset), indent=2,
                                                         default=str))
@@ -284,7 +256,7 @@ def export_minari(dataset: FusedDataset, out: str | os.PathLike[str], *,
             actions=arrays["actions"][piece], rewards=arrays["rewards"][piece],
             terminations=arrays["terminals"][piece], truncations=arrays["timeouts"][piece],
             infos={}))
-    with _Staging(out) as folder:
+    with staged_folder(check_output_folder(out), error=ExportError) as folder:
         previous = os.environ.get("MINARI_DATASETS_PATH")
         os.environ["MINARI_DATASETS_PATH"] = str(folder)
         try:

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fusion.dataset import DatasetSchema, FusedDataset
+from fusion.dataset import DatasetSchema, FusedDataset, staged_folder
 from irl.iq import IQNetworks, read_out_reward
 from irl.rewards import Normaliser, build_reward_head
 from sensing.errors import EngageError
@@ -165,12 +165,11 @@ class RewardModel:
 
     def save(self, folder: str | os.PathLike[str]) -> Path:
         """Write the model folder; it appears only once complete."""
-        target = Path(folder)
-        if target.exists() and any(target.iterdir()) and not (target / "model.json").exists():
-            raise ModelError(f"{target} exists and is not a model folder; "
-                             "choose an empty or new folder")
-        staging = target.with_name(f".{target.name}.partial")
-        staging.mkdir(parents=True, exist_ok=True)
+        with staged_folder(folder, replaceable="model.json", error=ModelError) as staging:
+            self._write(staging)
+        return Path(folder)
+
+    def _write(self, staging: Path) -> None:
         torch.save({name: module.state_dict() for name, module in self.networks.items()},
                    staging / "weights.pt")
         np.savez(staging / "arrays.npz", **self.arrays)
@@ -181,12 +180,6 @@ class RewardModel:
             "curve": self.curve,
         }
         (staging / "model.json").write_text(json.dumps(meta, indent=2, default=_jsonable))
-        if target.exists():
-            for child in target.iterdir():
-                child.unlink()
-            target.rmdir()
-        staging.replace(target)
-        return target
 
     @classmethod
     def load(cls, folder: str | os.PathLike[str]) -> RewardModel:
