@@ -63,7 +63,9 @@ def demo_command(args: argparse.Namespace) -> int:
     from irl.simulate import SimulationConfig, simulate, write_simulation
     from irl.train import train
 
-    torch.set_num_threads(max(1, min(2, torch.get_num_threads())))
+    # The demo's networks are small: one intra-op thread is faster than two on a shared
+    # 2-core laptop, where a second spinning thread was measured to slow each step ~50x.
+    torch.set_num_threads(1)
     out = Path(args.out).expanduser()
     _prepare(out)
     started = time.perf_counter()
