@@ -21,6 +21,7 @@ Public API::
     soft_value_iteration(reward, transitions, *, gamma=None, horizon=None, temperature=1.0,
                          tol=1e-6, max_iterations=10_000) -> SoftValues(V, Q, policy, log_policy)
     state_action_occupancy(policy, transitions, initial, *, step_weights) -> D[s, a]
+    discounted_flow(source, policy, transitions, *, gamma, tol=1e-9) -> H[s, a]
     policy_return(policy, reward, transitions, initial, *, gamma=None, horizon=None) -> float
 """
 
@@ -230,6 +231,40 @@ def state_action_occupancy(
             state_dist = (transitions.push(joint) if flat_transitions is None
                           else joint.reshape(-1) @ flat_transitions)  # d_{t+1}[s']
     return occupancy
+
+
+def discounted_flow(
+    source: torch.Tensor,
+    policy: torch.Tensor,
+    transitions: torch.Tensor | SparseTransitions,
+    *,
+    gamma: float,
+    tol: float = 1e-9,
+    max_iterations: int = 10_000,
+) -> torch.Tensor:
+    """H = sum_k source (gamma P pi)^k: a signed state-action mass pushed forward, discounted.
+
+    ``source`` is m[s, a] (any sign), ``policy`` a stationary pi[s, a]. H solves
+    H[s', a'] = m[s', a'] + gamma pi(a'|s') sum_{s, a} H[s, a] P(s'|s, a), the adjoint of the
+    soft Q backup dQ(s, a) = dr(s, a) + gamma E_{s'} E_{pi} dQ(s', .): for any function L of
+    Q, dL/dr = H with m = dL/dQ. This is how the gradient of the demonstrations' action
+    likelihood reaches the reward without differentiating through every backup (the
+    backward-forward structure of MCE IRL, Ziebart 2010, ch. 9).
+    """
+    n_states, n_actions, _ = transitions.shape
+    sparse = isinstance(transitions, SparseTransitions)
+    flat_transitions = None if sparse else transitions.reshape(n_states * n_actions, n_states)
+    current = source.to(transitions.dtype)  # gamma^k m (gamma P pi)^k [S, A]
+    total = current.clone()  # H[s, a]
+    scale = float(current.abs().sum())
+    for _ in range(max_iterations):
+        pushed = (transitions.push(current) if flat_transitions is None
+                  else current.reshape(-1) @ flat_transitions)  # [S']
+        current = gamma * pushed[:, None] * policy
+        total.add_(current)
+        if float(current.abs().sum()) <= tol * max(scale, 1e-300):
+            break
+    return total
 
 
 def policy_return(

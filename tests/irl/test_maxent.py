@@ -5,10 +5,11 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from irl.maxent import mce_irl
+from irl.maxent import fit_on_steps, mce_irl
 from irl.metrics import epic_distance, pearson
 from irl.rewards import LinearReward
-from irl.soft_bellman import soft_value_iteration
+from irl.simulate import SimulationConfig, simulate
+from irl.soft_bellman import discounted_flow, soft_value_iteration
 from irl.tabular import random_mdp, sample_demonstrations
 from irl.train import train
 
@@ -59,3 +60,70 @@ def test_lbfgs_and_adam_reach_the_same_linear_reward():
     assert fits["lbfgs"].curve[-1]["gap"] < 1e-5 and fits["adam"].curve[-1]["gap"] < 1e-5
     assert len(fits["lbfgs"].curve) < len(fits["adam"].curve) / 5
     assert torch.allclose(heads["lbfgs"].weight, heads["adam"].weight, atol=1e-3)
+
+
+def test_likelihood_gradient_is_the_discounted_flow_of_the_action_residual():
+    mdp = random_mdp(10, 3, 2, seed=4)
+    counts = torch.from_numpy(np.random.default_rng(0).integers(0, 6, (10, 3)).astype(float))
+    reward = torch.from_numpy(np.random.default_rng(1).normal(size=(10, 3)) * 0.5)
+
+    def log_likelihood(r: torch.Tensor) -> float:
+        values = soft_value_iteration(r, mdp.transitions, gamma=0.9, tol=1e-13)
+        return float((counts * values.log_policy).sum())
+
+    values = soft_value_iteration(reward, mdp.transitions, gamma=0.9, tol=1e-13)
+    flow = discounted_flow(counts - counts.sum(dim=1, keepdim=True) * values.policy,
+                           values.policy, mdp.transitions, gamma=0.9)
+    step = 1e-6
+    numeric = torch.zeros_like(reward)
+    for s in range(10):
+        for a in range(3):
+            bump = torch.zeros_like(reward)
+            bump[s, a] = step
+            numeric[s, a] = (log_likelihood(reward + bump)
+                             - log_likelihood(reward - bump)) / (2 * step)
+    assert torch.allclose(flow, numeric, atol=1e-5)
+
+
+def test_moves_across_an_item_end_are_counted_within_a_session():
+    # Two far-apart places; action 1 ends the item and always moves to the other place.
+    places = np.array([[0.0, 0.0], [10.0, 10.0]])
+    which = np.tile([0, 0, 1, 1], 25)
+    x = places[which] + 0.01 * np.random.default_rng(0).normal(size=(100, 2))
+    actions = np.tile([0, 1], 50)
+    actions[-1] = -1
+    episode = np.repeat(np.arange(50), 2)
+    fit = fit_on_steps(x, actions, episode, n_actions=2, head=LinearReward(2, 2),
+                       gamma=0.9, n_clusters=2, iterations=5, session=np.zeros(100, int))
+    assert fit.mdp is not None and fit.labels is not None
+    first, second = fit.labels[0], fit.labels[2]
+    assert float(fit.mdp.transitions[first, 1, second]) > 0.9
+    assert float(fit.mdp.transitions[second, 1, first]) > 0.9
+
+
+def test_without_sessions_episodes_stay_independent_rollouts():
+    places = np.array([[0.0, 0.0], [10.0, 10.0]])
+    which = np.tile([0, 0, 1, 1], 25)
+    x = places[which] + 0.01 * np.random.default_rng(0).normal(size=(100, 2))
+    actions = np.tile([0, 1], 50)
+    episode = np.repeat(np.arange(50), 2)
+    fit = fit_on_steps(x, actions, episode, n_actions=2, head=LinearReward(2, 2),
+                       gamma=0.9, n_clusters=2, iterations=5)
+    assert fit.mdp is not None and fit.labels is not None
+    assert float(fit.mdp.transitions[fit.labels[0], 1, fit.labels[2]]) < 0.6
+
+
+def test_simulated_participants_reward_beats_cloning_and_nll_falls():
+    simulation = simulate(SimulationConfig(participants=2, minutes=6, seed=0))
+    data = simulation.dataset
+    truth = simulation.truth.reward_table(data)
+    maxent = train(data, algo="maxent", gamma=0.95, seed=0, progress=False)
+    cloned = train(data, algo="bc", gamma=0.95, seed=0, progress=False)
+    has_next = np.flatnonzero(np.r_[data.episode[1:] == data.episode[:-1], False])
+
+    def epic(learned: np.ndarray) -> float:
+        return epic_distance(learned[has_next], truth[has_next], gamma=0.95,
+                             next_a=learned[has_next + 1], next_b=truth[has_next + 1])
+
+    assert maxent.curve[-1]["nll"] < maxent.curve[0]["nll"] - 0.1
+    assert epic(maxent.score_actions(data)) < epic(cloned.score_actions(data)) - 0.1
