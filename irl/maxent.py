@@ -338,10 +338,33 @@ def fit_action_likelihood(mdp: TabularMDP, action_counts: torch.Tensor, *, head:
             continue
         if restarted:
             break
-        # The objective is not convex: a stale curvature history can point uphill, so
-        # restart once from a steepest-descent step before calling it converged.
+        # The objective is not convex and the line search can give up on a stale curvature
+        # history: take one backtracking steepest-descent step (Armijo) and restart L-BFGS.
         lbfgs, restarted = fresh_lbfgs(), True
         current = accepted
+        start = [p.detach().clone() for p in trained]
+        cache_start = current
+        descent = [p.grad.detach().clone() for p in trained]  # type: ignore[union-attr]
+        slope = float(sum((g**2).sum() for g in descent))
+        step = 1.0
+        while step > 1e-6 and len(curve) < iterations:
+            with torch.no_grad():
+                for p, origin, grad in zip(trained, start, descent, strict=True):
+                    p.copy_(origin - step * grad)
+            trial = float(evaluate())
+            if trial <= current - 1e-4 * step * slope:
+                # Continue only if the step still buys more than the tolerance.
+                restarted = current - trial < tol * max(1.0, abs(current))
+                current = trial
+                break
+            step /= 4.0
+        if restarted:
+            if float(evaluate()) > float(cache_start):
+                with torch.no_grad():
+                    for p, origin in zip(trained, start, strict=True):
+                        p.copy_(origin)
+                evaluate()
+            break
     bar.close()
     head.to(dtype)
     values = latest["values"]
