@@ -36,6 +36,27 @@ class DatasetError(EngageError):
     """A dataset is missing, malformed, or inconsistent with what was asked of it."""
 
 
+def read_folder_meta(source: Path, *, meta_name: str, format_name: str, format_version: int,
+                     what: str, hint: str, error: type[EngageError] = DatasetError
+                     ) -> dict[str, Any]:
+    """The JSON description of an output folder, checked to be of the kind and version asked.
+
+    ``what`` names the kind for messages ("a fused dataset"); ``hint`` says how to make one.
+    """
+    meta_path = source / meta_name
+    if not meta_path.exists():
+        raise error(f"{source} is not {what} (no {meta_name}); {hint}")
+    try:
+        meta = json.loads(meta_path.read_text())
+    except (OSError, json.JSONDecodeError) as problem:
+        raise error(f"{meta_path} cannot be read: {problem}") from None
+    if not isinstance(meta, dict) or meta.get("format") != format_name:
+        raise error(f"{source} is not {what}")
+    if int(meta.get("format_version", 0)) > format_version:
+        raise error(f"{source} was written by a newer Engage; upgrade to read it")
+    return meta
+
+
 @contextmanager
 def staged_folder(target: str | os.PathLike[str], *, replaceable: str | None = None,
                   error: type[EngageError] = DatasetError) -> Iterator[Path]:
@@ -313,18 +334,9 @@ class FusedDataset:
     def load(cls, folder: str | os.PathLike[str]) -> FusedDataset:
         """Read a dataset folder written by :meth:`save`."""
         source = Path(folder)
-        meta_path = source / "dataset.json"
-        if not meta_path.exists():
-            raise DatasetError(f"{source} is not a fused dataset (no dataset.json); "
-                               "create one with `engage fuse`")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise DatasetError(f"{meta_path} cannot be read: {error}") from None
-        if meta.get("format") != FORMAT_NAME:
-            raise DatasetError(f"{source} is not a fused dataset")
-        if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-            raise DatasetError(f"{source} was written by a newer Engage; upgrade to read it")
+        meta = read_folder_meta(source, meta_name="dataset.json", format_name=FORMAT_NAME,
+                                format_version=FORMAT_VERSION, what="a fused dataset",
+                                hint="create one with `engage fuse`")
         try:
             with np.load(source / "arrays.npz", allow_pickle=False) as arrays:
                 loaded = {name: arrays[name] for name in arrays.files}

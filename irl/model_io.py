@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from fusion.dataset import DatasetSchema, FusedDataset, staged_folder
+from fusion.dataset import DatasetSchema, FusedDataset, read_folder_meta, staged_folder
 from irl.iq import IQNetworks, read_out_reward
 from irl.rewards import Normaliser, build_reward_head
 from sensing.errors import EngageError
@@ -186,17 +186,9 @@ class RewardModel:
         """Read a folder written by :meth:`save`; networks are restored bit for bit."""
         source = Path(folder)
         meta_path = source / "model.json"
-        if not meta_path.exists():
-            raise ModelError(f"{source} is not a reward model (no model.json); "
-                             "train one with `engage irl train`")
-        try:
-            meta = json.loads(meta_path.read_text())
-        except (OSError, json.JSONDecodeError) as error:
-            raise ModelError(f"{meta_path} cannot be read: {error}") from None
-        if meta.get("format") != FORMAT_NAME:
-            raise ModelError(f"{source} is not an Engage reward model")
-        if int(meta.get("format_version", 0)) > FORMAT_VERSION:
-            raise ModelError(f"{source} was written by a newer Engage; upgrade to read it")
+        meta = read_folder_meta(source, meta_name="model.json", format_name=FORMAT_NAME,
+                                format_version=FORMAT_VERSION, what="a reward model",
+                                hint="train one with `engage irl train`", error=ModelError)
         schema = DatasetSchema.from_dict(meta["schema"])
         if schema.fingerprint() != meta.get("schema_fingerprint"):
             raise ModelError(f"{meta_path}: schema and fingerprint disagree; the file was "
