@@ -87,6 +87,34 @@ class MaxEntFit:
     extras: dict[str, float] = field(default_factory=dict)
 
 
+class _EvaluationCache:
+    """L-BFGS re-evaluates the point it stands on at every step: answer those from memory.
+
+    ``recall`` returns the objective (and restores the gradients) when the parameters are
+    where the last evaluation left them, else ``None``; ``remember`` stores a new evaluation.
+    """
+
+    def __init__(self, trained: list[torch.Tensor]) -> None:
+        self.trained = trained
+        self.point: torch.Tensor | None = None
+        self.pending: torch.Tensor | None = None
+        self.objective = torch.tensor(0.0, dtype=torch.float64)
+        self.grads: list[torch.Tensor] = []
+
+    def recall(self) -> torch.Tensor | None:
+        point = torch.cat([p.detach().reshape(-1) for p in self.trained])
+        if self.point is not None and torch.equal(point, self.point):
+            for parameter, grad in zip(self.trained, self.grads, strict=True):
+                parameter.grad = grad.clone()
+            return self.objective
+        self.pending = point
+        return None
+
+    def remember(self, objective: torch.Tensor) -> None:
+        self.point, self.objective = self.pending, objective
+        self.grads = [torch.zeros_like(p) if p.grad is None else p.grad.clone()
+                      for p in self.trained]
+
 def _demo_action_counts(demos: Demonstrations, n_states: int, n_actions: int,
                         time_indexed: int | None) -> tuple[torch.Tensor, float]:
     """Demonstrated (s, a) counts, C[s, a] or C[t, s, a], and their total (all processes)."""
@@ -212,15 +240,12 @@ def _mce_irl_lbfgs(head: nn.Module, inputs: torch.Tensor, transitions, initial: 
     bar = tqdm(total=iterations, desc="maxent", disable=not progress, leave=False)
 
     trained = [p for p in head.parameters() if p.requires_grad]
-    cache: dict[str, object] = {}
+    cache = _EvaluationCache(trained)
 
     def evaluate() -> torch.Tensor:
-        # L-BFGS re-evaluates the point it stands on at every step: answer from the cache.
-        point = torch.cat([p.detach().reshape(-1) for p in trained])
-        if "point" in cache and torch.equal(point, cache["point"]):  # type: ignore[arg-type]
-            for p, grad in zip(trained, cache["grads"], strict=True):  # type: ignore[arg-type]
-                p.grad = grad.clone()
-            return cache["objective"]  # type: ignore[return-value]
+        remembered = cache.recall()
+        if remembered is not None:
+            return remembered
         lbfgs.zero_grad()
         rewards = head(inputs64)  # r[S, A]
         values = soft_value_iteration(rewards.detach(), transitions, gamma=gamma,
@@ -244,9 +269,7 @@ def _mce_irl_lbfgs(head: nn.Module, inputs: torch.Tensor, transitions, initial: 
         bar.update(1)
         bar.set_postfix(nll=f"{nll:.4f}", gap=f"{gap:.1e}")
         result = torch.tensor(objective, dtype=torch.float64)
-        cache.update(point=point, objective=result,
-                     grads=[torch.zeros_like(p) if p.grad is None else p.grad.clone()
-                            for p in trained])
+        cache.remember(result)
         return result
 
     evaluate()
@@ -291,15 +314,13 @@ def fit_action_likelihood(mdp: TabularMDP, action_counts: torch.Tensor, *, head:
     lbfgs = fresh_lbfgs()
     curve: list[dict[str, float]] = []
     latest: dict[str, object] = {}
-    cache: dict[str, object] = {}
+    cache = _EvaluationCache(trained)
     bar = tqdm(total=iterations, desc="maxent", disable=not progress, leave=False)
 
     def evaluate() -> torch.Tensor:
-        point = torch.cat([p.detach().reshape(-1) for p in trained])
-        if "point" in cache and torch.equal(point, cache["point"]):  # type: ignore[arg-type]
-            for p, grad in zip(trained, cache["grads"], strict=True):  # type: ignore[arg-type]
-                p.grad = grad.clone()
-            return cache["objective"]  # type: ignore[return-value]
+        remembered = cache.recall()
+        if remembered is not None:
+            return remembered
         lbfgs.zero_grad()
         rewards = head(inputs64)  # r[S, A]
         values = soft_value_iteration(rewards.detach(), transitions, gamma=gamma,
@@ -322,9 +343,7 @@ def fit_action_likelihood(mdp: TabularMDP, action_counts: torch.Tensor, *, head:
         bar.update(1)
         bar.set_postfix(nll=f"{nll:.4f}", gap=f"{gap:.1e}")
         result = torch.tensor(objective, dtype=torch.float64)
-        cache.update(point=point, objective=result,
-                     grads=[torch.zeros_like(p) if p.grad is None else p.grad.clone()
-                            for p in trained])
+        cache.remember(result)
         return result
 
     current = float(evaluate())
