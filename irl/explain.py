@@ -224,14 +224,23 @@ def reward_timeline(model: RewardModel, dataset: FusedDataset, *, session: int =
 Refit = Callable[[FusedDataset, float], RewardModel]
 
 
-def iq_refit(*, epochs: int = 30, seed: int = 0) -> Refit:
-    """A refit function: offline IQ-Learn (fast) on a part of the data at a discount."""
+def algorithm_refit(algo: str, *, epochs: int | None = None, seed: int = 0) -> Refit:
+    """A refit function: train ``algo`` on a part of the data at a given discount.
+
+    Used for bootstrap intervals, drift windows and horizon sensitivity, so that the same
+    learner that produced a model is the one whose variability is reported.
+    """
     from irl.train import train
 
     def refit(part: FusedDataset, gamma: float) -> RewardModel:
-        return train(part, algo="iq", gamma=gamma, seed=seed, epochs=epochs, progress=False)
+        return train(part, algo=algo, gamma=gamma, seed=seed, epochs=epochs, progress=False)
 
     return refit
+
+
+def iq_refit(*, epochs: int = 30, seed: int = 0) -> Refit:
+    """A refit function: offline IQ-Learn (fast) on a part of the data at a discount."""
+    return algorithm_refit("iq", epochs=epochs, seed=seed)
 
 
 @dataclass
