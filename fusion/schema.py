@@ -118,7 +118,8 @@ FEATURES: tuple[FeatureSpec, ...] = (
                 "whose inter-press gaps are all below burst_gap_s (causal: only earlier presses)"),
     FeatureSpec("mouse_path_px", "px", _B,
                 "sum of straight-line distances between consecutive pointer positions (move, "
-                "button events), each segment counted at its later event"),
+                "button events), each segment counted at its later event; a thinned move "
+                "counts the exact path since the previous move that it carries in dx"),
     FeatureSpec("mouse_speed_px_s", "px/s", _B, "mouse_path_px / window_s"),
     FeatureSpec("clicks", "count", _B, "mouse button presses (button_down) in the window"),
     FeatureSpec("scroll_down_px", "px", _B,

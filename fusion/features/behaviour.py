@@ -82,6 +82,10 @@ def behaviour_features(events: dict[str, np.ndarray], grid: StepGrid, *,
     segment = np.zeros(t_ns.shape[0])  # [M] path length ending at each pointer event
     if rows.size > 1:
         segment[rows[1:]] = np.hypot(np.diff(events["x_px"][rows]), np.diff(events["y_px"][rows]))
+    # A thinned move from sensing.input carries in dx the exact path travelled since the
+    # previous kept move; pending moves are flushed before buttons, so a button adds ~0.
+    thinned = (kind == "move") & np.isfinite(events["dx"])
+    segment[thinned] = events["dx"][thinned]
     values["mouse_path_px"] = window.sum(segment)
     values["mouse_speed_px_s"] = values["mouse_path_px"] / window_s
     values["clicks"] = window.count_where(kind == "button_down").astype(np.float64)

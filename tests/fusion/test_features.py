@@ -132,6 +132,17 @@ def test_mouse_path_speed_and_clicks(make_session) -> None:
     assert column(ds, "clicks").tolist() == [1.0, 0.0]
 
 
+def test_thinned_moves_count_the_exact_path_they_carry(make_session) -> None:
+    # The capture merged a curved path into two kept moves: 70 px and 25 px travelled,
+    # although the straight lines between the kept positions are 50 px and 0 px.
+    events = [InputEvent(10 * MS, "move", x_px=0.0, y_px=0.0, dx=0.0, dy=1.0),
+              InputEvent(20 * MS, "move", x_px=30.0, y_px=40.0, dx=70.0, dy=12.0),
+              InputEvent(30 * MS, "button_down", x_px=30.0, y_px=40.0),
+              InputEvent(40 * MS, "move", x_px=30.0, y_px=40.0, dx=25.0, dy=5.0)]
+    ds = fuse_session(make_session(face=face_rows(0, 0.25), inputs=events))
+    assert column(ds, "mouse_path_px")[0] == 95.0
+
+
 def test_scroll_up_and_down_are_separated_by_sign(make_session) -> None:
     events = [InputEvent(10 * MS, "scroll", dx=0.0, dy=-3.0),
               InputEvent(20 * MS, "scroll", dx=0.0, dy=1.0)]
