@@ -2,9 +2,11 @@
 
 Every helper is the identity in a single process, so the algorithms call them
 unconditionally. Sharding cuts the dataset at episode boundaries, so no transition is split
-between processes, and losses are written as global sums divided by the global count:
-DistributedDataParallel averages gradients over processes, so each process scales its shard
-loss by the world size and the averaged gradient equals the full-batch one.
+between processes (``session_shard`` cuts only where a session ends too, for ``maxent``,
+which counts moves across item ends within a session), and losses are written as global
+sums divided by the global count: DistributedDataParallel averages gradients over
+processes, so each process scales its shard loss by the world size and the averaged gradient
+equals the full-batch one.
 """
 
 from __future__ import annotations
@@ -86,3 +88,16 @@ def episode_shard(episode: np.ndarray) -> np.ndarray:
     mask = np.zeros(len(episode), dtype=bool)
     mask[bounds[first]: bounds[last]] = True
     return mask
+
+
+def session_shard(session: np.ndarray, episode: np.ndarray) -> np.ndarray:
+    """Boolean mask[T] of whole sessions this process owns (see :func:`episode_shard`).
+
+    A cut falls only where both the session and the episode change, so neither a move
+    within a session nor an episode's first step depends on how many processes run.
+    """
+    session, episode = np.asarray(session), np.asarray(episode)
+    if not is_distributed() or len(session) == 0:
+        return np.ones(len(session), dtype=bool)
+    cut = (session[1:] != session[:-1]) & (episode[1:] != episode[:-1])
+    return episode_shard(np.cumsum(np.r_[False, cut]))  # [T] id of each uncuttable run

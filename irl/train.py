@@ -11,7 +11,7 @@ NCCL on GPU)::
     torchrun --nproc_per_node 2 -m irl.train DATASET --algo iq --out MODEL
 
 Every process loads the dataset; ``iq`` and ``bc`` split each global mini-batch between
-processes and ``maxent`` splits the episodes for clustering and transition counting (see
+processes and ``maxent`` splits whole sessions for clustering and transition counting (see
 :mod:`irl.distributed`), so N processes reproduce the single-process result up to float
 rounding. Process 0 writes the model.
 
@@ -121,12 +121,15 @@ def train(
                    "action_terms": action_terms, "hidden": hidden}
         reward_head = build_reward_head(head_kind, n_features, n_actions,
                                         action_terms=action_terms, hidden=hidden)
-        mine = distributed.episode_shard(dataset.episode)
+        # Moves across item ends within a session count (one planning problem per session),
+        # so processes own whole sessions and no counted move straddles two of them.
+        mine = distributed.session_shard(dataset.session, dataset.episode)
         clusters = n_clusters or _default_clusters(len(dataset))
         fit = fit_on_steps(x[mine], dataset.actions[mine], dataset.episode[mine],
                            n_actions=n_actions, head=reward_head, gamma=gamma,
                            n_clusters=clusters, smoothing=smoothing, seed=seed,
-                           lr=lr or 0.05, iterations=epochs or 300, progress=progress)
+                           lr=lr or 0.05, iterations=epochs or 300,
+                           session=dataset.session[mine], progress=progress)
         networks = {"reward": reward_head}
         curve = fit.curve
         assert fit.centroids is not None

@@ -52,14 +52,15 @@ def make_participant(*, n_states: int = 16, n_actions: int = 3, n_features: int 
     states_flat = demos.states.reshape(-1)
     features = mdp.features.numpy()[states_flat]
     features = features + noise * rng.normal(size=features.shape)
-    steps = states_flat.shape[0]
     dataset = FusedDataset(
         t_s=np.tile(np.arange(horizon, dtype=np.float64), n_episodes),
         states=features.astype(np.float32), valid=np.ones(features.shape, dtype=bool),
         actions=demos.actions.reshape(-1), episode=np.repeat(np.arange(n_episodes), horizon),
-        session=np.zeros(steps, dtype=np.int32),
-        schema=make_schema(n_features, n_actions), session_ids=("toy-session",),
-        participants=("p1",), extras={"reward_true": reward_sa[states_flat,
+        # Each rollout is an independent session (as each starts afresh from p0).
+        session=np.repeat(np.arange(n_episodes, dtype=np.int32), horizon),
+        schema=make_schema(n_features, n_actions),
+        session_ids=tuple(f"toy-session-{k:03d}" for k in range(n_episodes)),
+        participants=("p1",) * n_episodes, extras={"reward_true": reward_sa[states_flat,
                                                                demos.actions.reshape(-1)]},
     )
     return KnownParticipant(mdp, weights, reward_sa, dataset, states_flat)

@@ -43,3 +43,26 @@ def test_two_processes_match_one(dataset_folder, tmp_path, algo):
     double = _train(dataset_folder, tmp_path / "double", algo, processes=2)
     assert double.settings["world_size"] == 2 and single.settings["world_size"] == 1
     assert np.allclose(double.score_actions(data), single.score_actions(data), atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def multi_item_folder(tmp_path_factory):
+    """Sessions of 7, 6 and 7 items: an even split by items would cut the middle session."""
+    from fusion.dataset import FusedDataset
+
+    toy = make_participant(n_episodes=20, horizon=15).dataset
+    session = np.searchsorted([7, 13], toy.episode, side="right").astype(np.int32)
+    folder = tmp_path_factory.mktemp("ddp-items") / "dataset"
+    FusedDataset(t_s=toy.t_s, states=toy.states, valid=toy.valid, actions=toy.actions,
+                 episode=toy.episode, session=session, schema=toy.schema,
+                 session_ids=toy.session_ids[:3], participants=toy.participants[:3]).save(folder)
+    return folder
+
+
+def test_two_processes_match_one_when_sessions_hold_several_items(multi_item_folder, tmp_path):
+    from fusion.dataset import FusedDataset
+
+    data = FusedDataset.load(multi_item_folder)
+    single = _train(multi_item_folder, tmp_path / "single", "maxent", processes=1)
+    double = _train(multi_item_folder, tmp_path / "double", "maxent", processes=2)
+    assert np.allclose(double.score_actions(data), single.score_actions(data), atol=1e-4)
