@@ -76,6 +76,11 @@ N_LATENT = int(np.prod(FACTOR_SIZES))
 CALIBRATED_GAZE_FEATURES: tuple[str, ...] = (
     "gaze_dispersion_deg", "fixation_share", "saccade_rate_hz", "dwell_content_share")
 
+# Plannable features fusion computes from the rows that show a face: invalid without one.
+FACE_ROW_FEATURES: tuple[str, ...] = (
+    "smile", "brow_lower", "brow_raise", "jaw_open", "blink_rate_hz", "head_pitch_mean_deg",
+    "gaze_on_screen_share")
+
 # The default reward, on standardised features; phase two is the drifted participant.
 DEFAULT_WEIGHTS: dict[str, float] = {
     "smile": 1.0, "brow_lower": -0.5, "gaze_on_screen_share": 0.4,
@@ -307,6 +312,7 @@ class EngagementEnvironment:
     prob: np.ndarray = field(init=False)
     feature_mean: np.ndarray = field(init=False)
     feature_scale: np.ndarray = field(init=False)
+    missing_value: np.ndarray = field(init=False)
     means: dict[str, np.ndarray] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -324,6 +330,13 @@ class EngagementEnvironment:
             mean[column] = float(values.mean())
             scale[column] = float(values.std()) or 1.0
         self.feature_mean, self.feature_scale = mean, scale
+        # What the participant plans with for a face feature when no face is seen: its mean
+        # over the `absent` states (exact where constant there, e.g. smile 0.05; head pitch
+        # varies with fatigue, so its average). Other features: the mean, z = 0.
+        absent = _factors(np.arange(N_LATENT))["prev"] == A_ABSENT
+        self.missing_value = mean.copy()
+        for name in FACE_ROW_FEATURES:
+            self.missing_value[FEATURE_NAMES.index(name)] = float(self.means[name][absent].mean())
 
     @property
     def rows_per_step(self) -> int:
@@ -665,6 +678,7 @@ def build_truth(env: EngagementEnvironment, *, drift_start_s: float | None,
     return Truth(
         feature_names=FEATURE_NAMES, action_names=ACTIONS, weights=np.stack(phases),
         feature_mean=env.feature_mean, feature_scale=env.feature_scale,
+        missing_value=env.missing_value,
         action_bonus=np.array([DEFAULT_ACTION_BONUS.get(name, 0.0) for name in ACTIONS]),
         phase_starts_s=tuple(starts),
         interaction=("smile", "query_depth", interaction) if interaction else None,

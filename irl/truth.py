@@ -7,7 +7,10 @@ product of two standardised features (the "nonlinear" term):
     r(x, a) = sum_f w_f * (x_f - mu_f) / sigma_f  +  c_a  +  v * z_i * z_j
 
 where ``mu`` and ``sigma`` are constants of the simulator (stored here), not statistics of any
-dataset, so the reward is one fixed function of the state. With drift, the weights change at
+dataset, so the reward is one fixed function of the state. A value the dataset marks invalid
+(no face in the step, say) is scored as ``missing_value_f``, the raw value the participant
+planned with when the feature is unobserved (``smile`` 0.05 with no face); a truth without
+``missing_value`` (older files) scores it as ``mu_f``, i.e. z = 0. With drift, the weights change at
 given session times: phase ``k`` holds from ``phase_starts_s[k]`` until the next start.
 
 Interface the metrics read (``engage irl eval MODEL --truth DIR/truth.json``)::
@@ -52,7 +55,8 @@ class Truth:
 
     ``weights[k, F]`` are the weights of phase ``k`` on standardised features;
     ``feature_mean[F]`` and ``feature_scale[F]`` standardise raw features;
-    ``action_bonus[A]`` is c_a; ``interaction`` is ``(feature_i, feature_j, v)`` or None.
+    ``action_bonus[A]`` is c_a; ``interaction`` is ``(feature_i, feature_j, v)`` or None;
+    ``missing_value[F]`` is the raw value an invalid feature is scored as (None: the mean).
     """
 
     feature_names: tuple[str, ...]
@@ -65,6 +69,7 @@ class Truth:
     interaction: tuple[str, str, float] | None = None
     parameters: dict[str, Any] = field(default_factory=dict)
     seed: int = 0
+    missing_value: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         self.feature_names = tuple(self.feature_names)
@@ -75,6 +80,12 @@ class Truth:
         self.action_bonus = np.asarray(self.action_bonus, dtype=np.float64)
         self.phase_starts_s = tuple(float(s) for s in self.phase_starts_s)
         n_features = len(self.feature_names)
+        if self.missing_value is None:
+            self.missing_value = self.feature_mean.copy()
+        self.missing_value = np.asarray(self.missing_value, dtype=np.float64)
+        if self.missing_value.shape != (n_features,) or not np.all(
+                np.isfinite(self.missing_value)):
+            raise TruthError("truth missing_value must hold one finite value per feature")
         if self.weights.shape != (len(self.phase_starts_s), n_features):
             raise TruthError(f"truth weights have shape {self.weights.shape}, expected "
                              f"({len(self.phase_starts_s)}, {n_features})")
@@ -105,8 +116,9 @@ class Truth:
         raw = np.asarray(dataset.states[:, columns], dtype=np.float64)
         valid = np.asarray(dataset.valid[:, columns], dtype=bool)
         z = (raw - self.feature_mean) / self.feature_scale
-        # An invalid value counts as its mean: it carries no reward either way.
-        return np.where(valid & np.isfinite(z), z, 0.0)
+        # An invalid value counts as what the participant planned with when it is unobserved.
+        z_missing = (self.missing_value - self.feature_mean) / self.feature_scale  # [F]
+        return np.where(valid & np.isfinite(z), z, z_missing[None, :])
 
     def phase_of(self, t_s: np.ndarray) -> np.ndarray:
         """Phase index per step, [T] int64, from each step's session time."""
@@ -154,6 +166,7 @@ class Truth:
             "weights": self.weights.tolist(),
             "feature_mean": self.feature_mean.tolist(),
             "feature_scale": self.feature_scale.tolist(),
+            "missing_value": np.asarray(self.missing_value).tolist(),
             "action_bonus": self.action_bonus.tolist(),
             "phase_starts_s": list(self.phase_starts_s),
             "interaction": None if self.interaction is None else list(self.interaction),
@@ -189,6 +202,8 @@ class Truth:
                     str(interaction[0]), str(interaction[1]), float(interaction[2])),
                 parameters=dict(data.get("parameters", {})),
                 seed=int(data.get("seed", 0)),
+                missing_value=None if data.get("missing_value") is None else np.asarray(
+                    data["missing_value"], dtype=np.float64),
             )
         except (KeyError, TypeError, ValueError, IndexError) as error:
             raise TruthError(f"malformed truth: {error}") from None

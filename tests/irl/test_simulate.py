@@ -117,6 +117,43 @@ def test_truth_round_trips_through_its_file(small, tmp_path):
     assert json.loads(path.read_text())["seed"] == 3
 
 
+def _without_face_values(dataset: FusedDataset, names: tuple[str, ...]) -> FusedDataset:
+    """The dataset with ``names`` marked invalid (and zeroed, as fusion does) in every step."""
+    columns = [dataset.schema.feature_index(name) for name in names]
+    states, valid = dataset.states.copy(), dataset.valid.copy()
+    states[:, columns], valid[:, columns] = 0.0, False
+    return FusedDataset(
+        t_s=dataset.t_s, states=states, valid=valid, actions=dataset.actions,
+        episode=dataset.episode, session=dataset.session, schema=dataset.schema,
+        session_ids=dataset.session_ids, participants=dataset.participants)
+
+
+def test_truth_scores_an_unseen_face_feature_as_the_participant_planned_it(small):
+    truth = small.truth
+    column = DEFAULT_SCHEMA.feature_index("smile")
+    assert truth.missing_value[column] == pytest.approx(0.05)
+    blind = _without_face_values(small.dataset, ("smile",))
+    z_planned = (0.05 - truth.feature_mean[column]) / truth.feature_scale[column]
+    assert z_planned < -0.4  # well below the mean: the missing value is not z = 0
+    z_seen = (small.dataset.states[:, column] - truth.feature_mean[column]) \
+        / truth.feature_scale[column]
+    np.testing.assert_allclose(truth.state_reward(blind) - truth.state_reward(small.dataset),
+                               DEFAULT_WEIGHTS["smile"] * (z_planned - z_seen), atol=1e-5)
+
+
+def test_truth_file_without_missing_values_scores_them_as_the_mean(small, tmp_path):
+    data = small.truth.to_dict()
+    assert len(data.pop("missing_value")) == len(DEFAULT_SCHEMA.feature_names)
+    (tmp_path / "truth.json").write_text(json.dumps(data))
+    older = load_truth(tmp_path)
+    column = DEFAULT_SCHEMA.feature_index("smile")
+    blind = _without_face_values(small.dataset, ("smile",))
+    z_seen = (small.dataset.states[:, column] - older.feature_mean[column]) \
+        / older.feature_scale[column]
+    np.testing.assert_allclose(older.state_reward(blind) - older.state_reward(small.dataset),
+                               -DEFAULT_WEIGHTS["smile"] * z_seen, atol=1e-5)
+
+
 def test_truth_refuses_a_dataset_without_its_features(small):
     narrow = FusedDataset(
         t_s=small.dataset.t_s, states=small.dataset.states[:, :3],
