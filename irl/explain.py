@@ -245,56 +245,88 @@ def iq_refit(*, epochs: int = 30, seed: int = 0) -> Refit:
 
 @dataclass
 class DriftResult:
-    """Windowed refits: window bounds in session seconds, change scores between neighbours."""
+    """Windowed fits: window bounds in session seconds, change scores between neighbours.
+
+    ``method`` is "likelihood" (``change_score`` is the likelihood-ratio statistic of one
+    reward for both neighbours against one each, ``p_value`` its chi-squared tail) or
+    "refit" (``change_score`` is the EPIC distance of the neighbours' refits, ``robust_z``
+    its robust z-score; ``p_value`` is NaN).
+    """
 
     window_s: float
     starts_s: np.ndarray           # [W]
     weights: np.ndarray            # [W, F] linear description of each window's reward
-    change_score: np.ndarray       # [W-1] EPIC distance of windows k and k+1 (0..1)
+    change_score: np.ndarray       # [W-1] likelihood ratio, or EPIC distance (0..1)
     robust_z: np.ndarray           # [W-1]
     cosine_between: np.ndarray     # [W-1] cosine distance of their linear descriptions
     change_points_s: list[float] = field(default_factory=list)  # boundaries flagged
     windows_steps: list[int] = field(default_factory=list)
+    method: str = "refit"
+    p_value: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [W-1]
+    degrees_of_freedom: int = 0
 
 
-def reward_drift(dataset: FusedDataset, *, window_s: float | None = None,
-                 n_windows: int = 6, gamma: float = 0.9, refit: Refit | None = None,
-                 min_score: float = 0.1, z_threshold: float = 3.0,
-                 min_steps: int = 100) -> DriftResult:
-    """Refit the reward in consecutive windows of session time and flag change points.
+DRIFT_METHODS = ("likelihood", "refit")
 
-    Windows cut session time (pooled over sessions, since a drift in a study is expected at
-    a similar point of each session); each window's reward is refitted, and neighbours are
-    compared by EPIC distance on the whole dataset's states, so the score is in reward units
-    that ignore scale and shaping. A boundary is flagged when its score is a local maximum,
-    its robust z-score (median and MAD of all scores) exceeds ``z_threshold`` and the score
-    is at least ``min_score``; refits of a few minutes of data are noisy, so the threshold
-    is relative to the spread of all neighbour distances, not absolute.
-    """
-    refit = refit or iq_refit()
-    length = float(dataset.t_s.max())
+
+def _windows(dataset: FusedDataset, window_s: float | None, n_windows: int,
+             min_steps: int) -> tuple[float, list[np.ndarray], list[float]]:
+    """Masks [T] of the session-time windows with enough steps and two actions."""
+    length = float(dataset.t_s.max()) if len(dataset) else 0.0
     window = window_s or length / n_windows
     if window <= 0:
         raise ExplainError("the dataset spans no time; drift needs at least two windows")
-    starts = np.arange(0.0, length, window)
-    parts, kept = [], []
-    for start in starts:
+    masks, kept = [], []
+    for start in np.arange(0.0, length, window):
         mask = (dataset.t_s > start) & (dataset.t_s <= start + window)
         if mask.sum() >= min_steps and len(np.unique(dataset.actions[mask & (
                 dataset.actions >= 0)])) > 1:
-            parts.append(dataset.select(mask))
+            masks.append(mask)
             kept.append(float(start))
-    if len(parts) < 2:
+    if len(masks) < 2:
         raise ExplainError(f"drift needs at least two windows of {min_steps} steps; the data "
-                           f"give {len(parts)} (use shorter windows or more data)")
+                           f"give {len(masks)} (use shorter windows or more data)")
+    return window, masks, kept
+
+
+def reward_drift(dataset: FusedDataset, *, window_s: float | None = None,
+                 n_windows: int = 6, gamma: float = 0.9, method: str = "likelihood",
+                 refit: Refit | None = None, alpha: float = 0.01,
+                 n_clusters: int | None = None, seed: int = 0, min_score: float = 0.1,
+                 z_threshold: float = 3.0, min_steps: int = 100) -> DriftResult:
+    """Fit the reward in consecutive windows of session time and flag change points.
+
+    Windows cut session time (pooled over sessions, since a drift in a study is expected at
+    a similar point of each session). Two methods:
+
+    - ``likelihood`` (default): one finite abstraction of the whole dataset (clusters and
+      their transition model, as ``maxent`` builds it) and a linear MaxEnt reward fitted to
+      each window's actions and to each pair of neighbours jointly. The statistic
+      2 (log L_k + log L_k+1 - log L_joint) is a likelihood-ratio test of "the same reward on
+      both sides" (Wilks 1938), referred to chi-squared with one degree of freedom per reward
+      parameter. A boundary is flagged when its p-value is below ``alpha`` divided by the
+      number of boundaries (Bonferroni) and its statistic is a local maximum. The abstraction
+      is an approximation, so the chi-squared reference is too; a drift-free simulation in
+      ``benchmarks/irl_recovery.py`` measures the false flags.
+    - ``refit``: ``refit`` retrains the reward per window and neighbours are compared by
+      EPIC distance on the whole dataset's states (scale- and shaping-free); a boundary is
+      flagged when its score is a local maximum, its robust z-score (median and MAD of all
+      scores) exceeds ``z_threshold`` and the score is at least ``min_score``.
+    """
+    if method not in DRIFT_METHODS:
+        raise ExplainError(f"drift method must be one of {DRIFT_METHODS}, got {method!r}")
+    window, masks, kept = _windows(dataset, window_s, n_windows, min_steps)
+    if method == "likelihood":
+        return _likelihood_drift(dataset, masks, kept, window, gamma=gamma, alpha=alpha,
+                                 n_clusters=n_clusters, seed=seed)
+    refit = refit or iq_refit()
+    parts = [dataset.select(mask) for mask in masks]
     models = [refit(part, gamma) for part in parts]
     rewards = [m.score_actions(dataset).mean(axis=1) for m in models]
     x = models[0].standardise(dataset).numpy().astype(np.float64)
     weights = np.stack([fit_linear(x, r)[0] for r in rewards])
     scores = np.array([epic_distance(rewards[k], rewards[k + 1], gamma=gamma)
                        for k in range(len(rewards) - 1)])
-    norms = np.maximum(np.linalg.norm(weights, axis=1), 1e-12)
-    cosine = 1.0 - np.einsum("kf,kf->k", weights[:-1], weights[1:]) / (norms[:-1] * norms[1:])
     median = float(np.median(scores))
     mad = float(np.median(np.abs(scores - median))) * 1.4826
     robust_z = (scores - median) / mad if mad > 1e-12 else np.zeros_like(scores)
@@ -303,9 +335,87 @@ def reward_drift(dataset: FusedDataset, *, window_s: float | None = None,
                if robust_z[k] > z_threshold and scores[k] >= min_score
                and scores[k] >= padded[k] and scores[k] >= padded[k + 2]]
     return DriftResult(window_s=window, starts_s=np.array(kept), weights=weights,
-                       change_score=scores, robust_z=robust_z, cosine_between=cosine,
+                       change_score=scores, robust_z=robust_z,
+                       cosine_between=_cosine_between(weights),
                        change_points_s=[kept[k + 1] for k in flagged],
-                       windows_steps=[len(p) for p in parts])
+                       windows_steps=[int(m.sum()) for m in masks], method="refit",
+                       p_value=np.full(len(scores), np.nan))
+
+
+def _cosine_between(weights: np.ndarray) -> np.ndarray:
+    norms = np.maximum(np.linalg.norm(weights, axis=1), 1e-12)
+    return 1.0 - np.einsum("kf,kf->k", weights[:-1], weights[1:]) / (norms[:-1] * norms[1:])
+
+
+def chi2_tail(statistic: float, degrees_of_freedom: int) -> float:
+    """P(X >= statistic) for X ~ chi-squared(degrees_of_freedom)."""
+    import torch
+
+    value = torch.special.gammaincc(torch.tensor(degrees_of_freedom / 2.0, dtype=torch.float64),
+                                    torch.tensor(max(statistic, 0.0) / 2.0, dtype=torch.float64))
+    return float(value)
+
+
+def _likelihood_drift(dataset: FusedDataset, masks: list[np.ndarray], kept: list[float],
+                      window: float, *, gamma: float, alpha: float, n_clusters: int | None,
+                      seed: int) -> DriftResult:
+    """The likelihood-ratio method of :func:`reward_drift` (see there)."""
+    import torch
+
+    from irl.maxent import fit_action_likelihood
+    from irl.rewards import LinearReward, Normaliser
+    from irl.tabular import TabularMDP, empirical_mdp, kmeans
+    from irl.train import default_clusters
+
+    if not 0.0 < alpha < 1.0:
+        raise ExplainError(f"alpha must lie strictly between 0 and 1, got {alpha}")
+    x = Normaliser.fit(dataset.states, dataset.valid).transform(dataset.states, dataset.valid)
+    n_actions = dataset.n_actions
+    centroids, labels = kmeans(x, n_clusters or default_clusters(len(dataset)), seed=seed)
+    n_states = centroids.shape[0]
+    transitions, initial = empirical_mdp(labels, dataset.actions, dataset.session,
+                                         n_states=n_states, n_actions=n_actions)
+    mdp = TabularMDP(transitions, initial, torch.from_numpy(centroids))
+
+    def counts_of(mask: np.ndarray) -> torch.Tensor:
+        known = mask & (dataset.actions >= 0)
+        flat = labels[known] * n_actions + dataset.actions[known]
+        return torch.from_numpy(np.bincount(flat, minlength=n_states * n_actions).reshape(
+            n_states, n_actions).astype(np.float64))
+
+    def fit(mask: np.ndarray) -> tuple[float, np.ndarray]:
+        counts = counts_of(mask)
+        head = LinearReward(x.shape[1], n_actions)
+        # The priors maxent trains with (irl.maxent.fit_on_steps), so that flat directions
+        # of the likelihood do not wander; both sides of the test carry the same prior.
+        result = fit_action_likelihood(mdp, counts, head=head, gamma=gamma, l2=0.003,
+                                       l2_action=0.3)
+        log_likelihood = float((counts * result.values.log_policy).sum())
+        return log_likelihood, head.weight.detach().numpy().astype(np.float64)
+
+    separate = [fit(mask) for mask in masks]
+    weights = np.stack([w for _, w in separate])
+    # Softmax policies ignore a constant added to every action, hence A - 1 bias terms.
+    degrees = x.shape[1] + n_actions - 1
+    scores, p_values = [], []
+    for k in range(len(masks) - 1):
+        joint, _ = fit(masks[k] | masks[k + 1])
+        statistic = max(0.0, 2.0 * (separate[k][0] + separate[k + 1][0] - joint))
+        scores.append(statistic)
+        p_values.append(chi2_tail(statistic, degrees))
+    score = np.array(scores)
+    p_value = np.array(p_values)
+    padded = np.r_[-np.inf, score, -np.inf]
+    level = alpha / len(score)
+    flagged = [k for k in range(len(score)) if p_value[k] < level
+               and score[k] >= padded[k] and score[k] >= padded[k + 2]]
+    log.info("drift: likelihood ratios %s (df %d)", np.round(score, 1).tolist(), degrees)
+    return DriftResult(window_s=window, starts_s=np.array(kept), weights=weights,
+                       change_score=score, robust_z=np.full(len(score), np.nan),
+                       cosine_between=_cosine_between(weights),
+                       change_points_s=[kept[k + 1] for k in flagged],
+                       windows_steps=[int(m.sum()) for m in masks], method="likelihood",
+                       p_value=p_value, degrees_of_freedom=degrees)
 
 
 @dataclass

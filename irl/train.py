@@ -76,7 +76,8 @@ def check_training_input(dataset: FusedDataset, gamma: float, *, algo: str = "ma
         raise TrainingInputError("no step has a next step in its episode; iq needs transitions")
 
 
-def _default_clusters(steps: int) -> int:
+def default_clusters(steps: int) -> int:
+    """Clusters of the maxent abstraction: about sqrt(steps), between 8 and 100."""
     return int(np.clip(round(np.sqrt(steps)), 8, 100))
 
 
@@ -124,7 +125,7 @@ def train(
         # Moves across item ends within a session count (one planning problem per session),
         # so processes own whole sessions and no counted move straddles two of them.
         mine = distributed.session_shard(dataset.session, dataset.episode)
-        clusters = n_clusters or _default_clusters(len(dataset))
+        clusters = n_clusters or default_clusters(len(dataset))
         fit = fit_on_steps(x[mine], dataset.actions[mine], dataset.episode[mine],
                            n_actions=n_actions, head=reward_head, gamma=gamma,
                            n_clusters=clusters, smoothing=smoothing, seed=seed,

@@ -9,6 +9,7 @@ import torch
 from fusion.dataset import FusedDataset
 from irl.explain import (
     ExplainError,
+    chi2_tail,
     feature_weights,
     fit_linear,
     horizon_sensitivity,
@@ -108,18 +109,47 @@ def test_timeline_pairs_the_reward_with_engagement(iq_model, simulation):
         reward_timeline(iq_model, simulation.dataset, session=5)
 
 
-def test_drift_is_flagged_at_the_injected_change():
+def test_refit_drift_is_flagged_at_the_injected_change():
     drifted = simulate(SimulationConfig(participants=4, minutes=8, seed=2, drift=True,
                                         drift_at=0.5)).dataset
-    result = reward_drift(drifted, n_windows=8, refit=LeastSquaresReward)
+    result = reward_drift(drifted, n_windows=8, method="refit", refit=LeastSquaresReward)
     assert result.change_points_s == [240.0]
     assert int(np.argmax(result.change_score)) == 3
 
 
-def test_no_drift_is_flagged_without_a_change():
+def test_refit_drift_flags_nothing_without_a_change():
     steady = simulate(SimulationConfig(participants=4, minutes=8, seed=2)).dataset
-    result = reward_drift(steady, n_windows=8, refit=LeastSquaresReward)
+    result = reward_drift(steady, n_windows=8, method="refit", refit=LeastSquaresReward)
     assert result.change_points_s == []
+
+
+@pytest.mark.parametrize("seed", [2, 3])
+def test_likelihood_ratio_finds_the_injected_drift_and_nothing_else(seed):
+    drifted = simulate(SimulationConfig(participants=4, minutes=8, seed=seed, drift=True,
+                                        drift_at=0.5)).dataset
+    result = reward_drift(drifted, n_windows=4)
+    assert result.method == "likelihood"
+    assert result.change_points_s == [240.0]
+    assert int(np.argmax(result.change_score)) == 1
+    assert result.p_value[1] < 0.01 / 3
+    assert result.weights.shape == (4, drifted.n_features)
+    steady = simulate(SimulationConfig(participants=4, minutes=8, seed=seed)).dataset
+    calm = reward_drift(steady, n_windows=4)
+    assert calm.change_points_s == []
+    assert np.all(calm.p_value > 0.01 / 3)
+
+
+def test_drift_rejects_an_unknown_method_and_alpha(simulation):
+    with pytest.raises(ExplainError, match="drift method"):
+        reward_drift(simulation.dataset, n_windows=2, method="magic")
+    with pytest.raises(ExplainError, match="alpha"):
+        reward_drift(simulation.dataset, n_windows=2, alpha=1.5)
+
+
+def test_chi2_tail_matches_known_quantiles():
+    assert chi2_tail(3.841, 1) == pytest.approx(0.05, abs=1e-3)
+    assert chi2_tail(18.307, 10) == pytest.approx(0.05, abs=1e-3)
+    assert chi2_tail(0.0, 5) == pytest.approx(1.0)
 
 
 def test_drift_refuses_data_too_short_for_two_windows(simulation):

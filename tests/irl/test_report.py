@@ -38,8 +38,9 @@ def report_html(simulated, model, tmp_path_factory, output_dir):
 def test_report_has_every_section(report_html):
     for heading in ("Recovery against the known reward", "What the reward weighs",
                     "Share of the reward by modality", "Reward along a session",
-                    "Drift: refits in sliding windows", "Horizon sensitivity", "Training"):
+                    "Drift: the reward in consecutive windows", "Horizon sensitivity", "Training"):
         assert heading in report_html
+    assert "likelihood ratio" in report_html and "Change points flagged" in report_html
 
 
 def test_report_is_self_contained_with_inlined_png_plots(report_html):
