@@ -14,12 +14,13 @@ Five views of one reward model on one dataset:
 - **Modality shares** (``modality_shares``): mean |contribution| of the vision, behaviour and
   content features to the linear reward, as shares summing to one.
 - **Timeline** (``reward_timeline``): the reward along one session beside engagement E.
-- **Drift** (``reward_drift``): the reward refitted in sliding windows of session time
-  (pooled over sessions), a change score between consecutive windows (EPIC distance between
-  their rewards on the whole dataset, Gleave et al. 2021; the cosine distance of their linear
-  descriptions is reported beside it) and change points flagged where the score stands out:
-  a local maximum whose robust z-score exceeds ``z_threshold`` and which is at least
-  ``min_score``.
+- **Drift** (``reward_drift``): the reward fitted in consecutive windows of session time
+  (pooled over sessions). By default each boundary is a likelihood-ratio test of one linear
+  MaxEnt reward for both neighbouring windows against one each, on a shared finite
+  abstraction, flagged where its chi-squared p-value passes a Bonferroni-corrected level
+  and it is a local peak. The older ``method="refit"`` compares any learner's refits by EPIC
+  distance (Gleave et al. 2021) with a robust z-score; on five-minute windows those refits
+  proved too noisy to find a drift that the likelihood ratio finds.
 - **Horizon sensitivity** (``horizon_sensitivity``): the same data refitted under a short and
   a long discount; short-term engagement is not long-term value, so a reward that changes a
   lot with the horizon is a finding, not noise.
