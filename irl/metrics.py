@@ -21,6 +21,7 @@ Public API::
     canonicalise(reward[N, A], next_reward[N, A], *, gamma, action_probs=None) -> [N, A]
     epic_distance(reward_a, reward_b, *, gamma, next_a=None, next_b=None,
                   action_probs=None, seed=0) -> float
+    transition_epic(reward_a[T, A], reward_b[T, A], actions[T], index[M], *, gamma) -> float
     expected_value_difference(true_reward, learned_reward, transitions, initial, *,
                               gamma=None, horizon=None) -> float
     action_nll(log_probs[N, A], actions[N]) -> float;  action_accuracy(...) -> float
@@ -112,6 +113,35 @@ def epic_distance(reward_a: np.ndarray, reward_b: np.ndarray, *, gamma: float,
     if action_probs is not None:
         weights = np.broadcast_to(np.asarray(action_probs, np.float64), canonical_a.shape)
     rho = pearson(canonical_a, canonical_b, weights=weights)
+    return float(np.sqrt(max(0.0, (1.0 - rho) / 2.0)))
+
+
+def transition_epic(reward_a: np.ndarray, reward_b: np.ndarray, actions: np.ndarray,
+                    index: np.ndarray, *, gamma: float) -> float:
+    """EPIC with the observed transitions (s_t, a_t, s_t+1), t in ``index``, as coverage.
+
+    ``reward_a``/``reward_b`` are r[T, A] over a dataset's steps, ``actions`` a[T] and
+    ``index`` the steps whose next step t+1 follows them. This is EPIC's definition with the
+    coverage distribution D taken to be the data's own transitions (Gleave et al. 2021 leave
+    D to the user); the canonicalisation draws states from the coverage states and actions from
+    the observed action frequencies. Unlike :func:`epic_distance` over every action at each
+    observed (s, s') pair, it never scores a transition the dynamics cannot produce, so two
+    rewards that differ only by trading an action's cost against a feature that always
+    follows that action (which behaviour cannot tell apart) score close to 0 here but not there
+    (cf. Wulfe et al. 2022 on dynamics-aware reward distances).
+    """
+    r_a, r_b = _as_matrix(reward_a), _as_matrix(reward_b)
+    steps = np.asarray(index, dtype=np.int64)
+    taken = np.asarray(actions)[steps]
+    if steps.size == 0 or np.any(taken < 0):
+        raise ValueError("transition_epic needs steps with a known action and a next step")
+    probs = np.bincount(taken, minlength=r_a.shape[1]).astype(np.float64)
+    rows = np.arange(steps.size)
+    canonical_a = canonicalise(r_a[steps], r_a[steps + 1], gamma=gamma,
+                               action_probs=probs)[rows, taken]
+    canonical_b = canonicalise(r_b[steps], r_b[steps + 1], gamma=gamma,
+                               action_probs=probs)[rows, taken]
+    rho = pearson(canonical_a, canonical_b)
     return float(np.sqrt(max(0.0, (1.0 - rho) / 2.0)))
 
 

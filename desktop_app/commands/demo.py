@@ -107,10 +107,12 @@ def demo_command(args: argparse.Namespace) -> int:
     for algo, model in models.items():
         result = evaluate_against_truth(model, fused, simulation.truth)
         rows.append({"algorithm": algo, "EPIC to truth": result["epic"],
+                     "EPIC observed": result["epic_transitions"],
                      "Pearson r": result["pearson"], "action NLL": result["nll"],
                      "action accuracy": result["accuracy"]})
-    sys.stdout.write("\nRecovery of the true reward (EPIC: 0 best, 1 worst; bc is the "
-                     "imitation baseline)\n")
+    sys.stdout.write("\nRecovery of the true reward (EPIC: 0 best, 1 worst, every action at "
+                     "each observed step; EPIC observed: only the transitions that happened; "
+                     "bc is the imitation baseline)\n")
     headers = list(rows[0])
     sys.stdout.write("  ".join(f"{h:>15}" for h in headers) + "\n")
     for row in rows:

@@ -122,10 +122,12 @@ def score_command(args: argparse.Namespace) -> int:
 def evaluate_against_truth(model: Any, dataset: FusedDataset, truth: Any) -> dict[str, Any]:
     """Recovery and prediction metrics of ``model`` on ``dataset`` against ``truth``.
 
-    EPIC uses the dataset's observed transitions (s_t, s_t+1 in one episode) as coverage
-    and uniform actions; Pearson compares the reward of the taken actions.
+    ``epic`` uses the dataset's observed state pairs (s_t, s_t+1 in one episode) with every
+    action as coverage; ``epic_transitions`` only the observed (s_t, a_t, s_t+1), which does
+    not count differences behaviour cannot reveal (:func:`irl.metrics.transition_epic`).
+    Pearson compares the reward of the taken actions.
     """
-    from irl.metrics import action_accuracy, action_nll, epic_distance, pearson
+    from irl.metrics import action_accuracy, action_nll, epic_distance, pearson, transition_epic
 
     learned = model.score_actions(dataset)  # [T, A]
     true_table = np.asarray(truth.reward_table(dataset), dtype=np.float64)  # [T, A]
@@ -134,12 +136,16 @@ def evaluate_against_truth(model: Any, dataset: FusedDataset, truth: Any) -> dic
         raise EngageError("the dataset has no step with a next step; cannot evaluate")
     epic = epic_distance(learned[has_next], true_table[has_next], gamma=model.gamma,
                          next_a=learned[has_next + 1], next_b=true_table[has_next + 1])
+    known = has_next[dataset.actions[has_next] >= 0]
+    epic_transitions = transition_epic(learned, true_table, dataset.actions, known,
+                                       gamma=model.gamma) if known.size else float("nan")
     log_probs = model.action_log_probs(dataset)
     trained_on = set(model.settings.get("session_ids", []))
     return {
         "algo": model.algo,
         "steps": len(dataset),
         "epic": epic,
+        "epic_transitions": epic_transitions,
         "pearson": pearson(model.score(dataset), truth.true_reward(dataset)),
         "nll": action_nll(log_probs, dataset.actions),
         "accuracy": action_accuracy(log_probs, dataset.actions),
@@ -165,6 +171,7 @@ def eval_command(args: argparse.Namespace) -> int:
         return 0
     rows = [("algorithm", result["algo"]), ("steps", str(result["steps"])),
             ("EPIC distance (0 best, 1 worst)", f"{result['epic']:.4f}"),
+            ("EPIC on observed transitions", f"{result['epic_transitions']:.4f}"),
             ("Pearson r of rewards", f"{result['pearson']:.4f}"),
             ("action NLL (nats)", f"{result['nll']:.4f}"),
             ("action accuracy", f"{result['accuracy']:.4f}"),

@@ -47,7 +47,8 @@ def test_eval_json_reports_recovery_and_prediction(capsys, simulation, trained):
                           str(simulation / "truth.json"), "--json")
     result = json.loads(out)
     assert status == 0
-    assert {"epic", "pearson", "nll", "accuracy"} <= set(result)
+    assert {"epic", "epic_transitions", "pearson", "nll", "accuracy"} <= set(result)
+    assert 0.0 <= result["epic_transitions"] <= 1.0
     assert result["epic"] < 0.25 and result["pearson"] > 0.8
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import torch
 
 from irl.metrics import (
@@ -11,6 +12,7 @@ from irl.metrics import (
     epic_distance,
     expected_value_difference,
     pearson,
+    transition_epic,
 )
 from irl.tabular import random_mdp
 
@@ -72,3 +74,46 @@ def test_expected_value_difference_accepts_state_action_rewards():
     truth = torch.randn(8, 2, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     assert expected_value_difference(truth, truth, mdp.transitions, mdp.initial,
                                      horizon=10) == 0.0
+
+
+def _chain(seed: int = 0, steps: int = 2000) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Random actions; a state feature that always shows the previous action g(a_t-1)."""
+    rng = np.random.default_rng(seed)
+    actions = rng.integers(0, 4, steps)
+    shown = np.array([0.0, 1.0, -2.0, 0.5])  # g(a)
+    mirror = np.r_[shown[0], shown[actions[:-1]]]  # f(s_t) = g(a_t-1)  [T]
+    other = rng.normal(size=steps)  # [T]
+    return actions, mirror, other
+
+
+def test_transition_epic_is_zero_for_identical_and_rescaled_rewards():
+    actions, _, other = _chain()
+    reward = other[:, None] + np.array([0.0, -0.5, 0.2, 0.1])[None, :]  # r[T, A]
+    index = np.arange(len(actions) - 1)
+    same = transition_epic(reward, reward, actions, index, gamma=0.9)
+    assert same == pytest.approx(0.0, abs=1e-6)
+    assert transition_epic(3.0 * reward + 7.0, reward, actions, index,
+                           gamma=0.9) == pytest.approx(0.0, abs=1e-6)
+    assert transition_epic(-reward, reward, actions, index, gamma=0.9) == pytest.approx(1.0)
+
+
+def test_transition_epic_ignores_trading_an_action_cost_for_the_feature_that_follows_it():
+    gamma = 0.9
+    actions, mirror, other = _chain()
+    shown = np.array([0.0, 1.0, -2.0, 0.5])
+    truth = other[:, None] + 0.8 * mirror[:, None] + np.array([0.0, -0.5, 0.2, 0.1])[None, :]
+    # Behaviourally the same reward: the feature's weight moved into the cost of the action
+    # it always follows (r' = r - f(s) + gamma g(a), i.e. potential shaping with Phi = f).
+    traded = truth - 0.8 * mirror[:, None] + gamma * 0.8 * shown[None, :]
+    index = np.arange(len(actions) - 1)
+    assert transition_epic(traded, truth, actions, index, gamma=gamma) < 1e-6
+    every_action = epic_distance(traded[index], truth[index], gamma=gamma,
+                                 next_a=traded[index + 1], next_b=truth[index + 1])
+    assert every_action > 0.1
+
+
+def test_transition_epic_needs_known_actions():
+    actions, _, other = _chain()
+    actions[5] = -1
+    with pytest.raises(ValueError, match="known action"):
+        transition_epic(other, other, actions, np.arange(10), gamma=0.9)
