@@ -131,6 +131,9 @@ def transition_epic(reward_a: np.ndarray, reward_b: np.ndarray, actions: np.ndar
     (cf. Wulfe et al. 2022 on dynamics-aware reward distances).
     """
     r_a, r_b = _as_matrix(reward_a), _as_matrix(reward_b)
+    n_actions = max(r_a.shape[1], r_b.shape[1], int(np.max(actions, initial=0)) + 1)
+    r_a = np.broadcast_to(r_a, (r_a.shape[0], n_actions))  # a state-only r[T] counts for all
+    r_b = np.broadcast_to(r_b, (r_b.shape[0], n_actions))
     steps = np.asarray(index, dtype=np.int64)
     taken = np.asarray(actions)[steps]
     if steps.size == 0 or np.any(taken < 0):

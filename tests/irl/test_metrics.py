@@ -95,6 +95,9 @@ def test_transition_epic_is_zero_for_identical_and_rescaled_rewards():
     assert transition_epic(3.0 * reward + 7.0, reward, actions, index,
                            gamma=0.9) == pytest.approx(0.0, abs=1e-6)
     assert transition_epic(-reward, reward, actions, index, gamma=0.9) == pytest.approx(1.0)
+    # A state-only reward r[T] is the same reward for every action.
+    assert transition_epic(other, other[:, None].repeat(4, axis=1), actions, index,
+                           gamma=0.9) == pytest.approx(0.0, abs=1e-6)
 
 
 def test_transition_epic_ignores_trading_an_action_cost_for_the_feature_that_follows_it():
