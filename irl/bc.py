@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from irl.minibatch import train_minibatches
+from irl.minibatch import ProgressCallback, train_minibatches
 from irl.rewards import build_reward_head
 
 log = logging.getLogger(__name__)
@@ -47,8 +47,12 @@ def fit_bc(
     weight_decay: float = 1e-5,
     stop_tol: float | None = None,
     progress: bool = False,
+    on_progress: ProgressCallback | None = None,
 ) -> BCFit:
-    """Fit pi(a|s) by cross-entropy on the steps with a known action."""
+    """Fit pi(a|s) by cross-entropy on the steps with a known action.
+
+    ``on_progress`` gets one dict per epoch (:func:`irl.minibatch.train_minibatches`).
+    """
     torch.manual_seed(seed)
     policy = build_reward_head(head, x.shape[1], n_actions, action_terms="full",
                                hidden=hidden)
@@ -64,5 +68,5 @@ def fit_bc(
     curve = train_minibatches(policy, batch_loss, int(index.shape[0]), epochs=epochs,
                               batch_size=batch_size, lr=lr, seed=seed,
                               weight_decay=weight_decay, progress=progress, desc="bc",
-                              stop_tol=stop_tol)
+                              stop_tol=stop_tol, on_progress=on_progress)
     return BCFit(policy=policy, curve=curve)

@@ -36,7 +36,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from irl.minibatch import train_minibatches
+from irl.minibatch import ProgressCallback, train_minibatches
 
 log = logging.getLogger(__name__)
 
@@ -93,11 +93,13 @@ def fit_iq(
     weight_decay: float = 1e-5,
     stop_tol: float | None = None,
     progress: bool = False,
+    on_progress: ProgressCallback | None = None,
 ) -> IQFit:
     """Fit IQ-Learn's soft Q (and the next-value head) on demonstrated transitions.
 
     ``x`` is x[T, F] standardised states, ``actions`` a[T] (-1 where none), ``episode``
     e[T]. ``chi2_scale`` is c in the r^2 / (4 c) penalty (the paper's alpha = 0.5).
+    ``on_progress`` gets one dict per epoch (:func:`irl.minibatch.train_minibatches`).
     """
     torch.manual_seed(seed)
     networks = IQNetworks(x.shape[1], n_actions, hidden=hidden)
@@ -119,7 +121,7 @@ def fit_iq(
     curve = train_minibatches(networks, batch_loss, int(index.shape[0]), epochs=epochs,
                               batch_size=batch_size, lr=lr, seed=seed,
                               weight_decay=weight_decay, progress=progress, desc="iq",
-                              stop_tol=stop_tol)
+                              stop_tol=stop_tol, on_progress=on_progress)
     return IQFit(networks=networks, curve=curve)
 
 

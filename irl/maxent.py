@@ -44,9 +44,11 @@ Public API::
     mce_irl(mdp, demos, *, head, gamma=None, horizon=None, lr=0.1, iterations=300,
             tol=1e-4, l2=0.0, optimiser="auto", progress=False) -> MaxEntFit
     fit_action_likelihood(mdp, action_counts[S, A], *, head, gamma, iterations=300,
-                          tol=1e-7, l2=0.0, l2_action=None, progress=False) -> MaxEntFit
+                          tol=1e-7, l2=0.0, l2_action=None, progress=False,
+                          on_progress=None) -> MaxEntFit
     fit_on_steps(x[T, F], actions[T], episode[T], *, n_actions, head, gamma, n_clusters,
-                 smoothing=1.0, seed=0, l2=0.003, l2_action=0.3, session=None, ...)
+                 smoothing=1.0, seed=0, l2=0.003, l2_action=0.3, session=None,
+                 on_progress=None, ...)
                  -> MaxEntFit (with .centroids and .mdp)
 """
 
@@ -61,6 +63,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from irl import distributed
+from irl.minibatch import ProgressCallback
 from irl.rewards import LinearReward
 from irl.soft_bellman import (
     SoftValues,
@@ -286,13 +289,19 @@ def fit_action_likelihood(mdp: TabularMDP, action_counts: torch.Tensor, *, head:
                           gamma: float, iterations: int = 300, tol: float = 1e-7,
                           l2: float = 0.0, l2_action: float | None = None,
                           features: torch.Tensor | None = None,
-                          progress: bool = False) -> MaxEntFit:
+                          progress: bool = False,
+                          on_progress: ProgressCallback | None = None) -> MaxEntFit:
     """Fit ``head`` so that the discounted soft-optimal policy explains every demonstrated
     action: minimise -(1/n) sum_{s,a} C[s, a] log pi_theta(a|s) + l2 |theta|^2 by L-BFGS.
 
     ``action_counts`` C[s, a] counts demonstrated actions at every visited step, all of them
     starts of the participant's stationary discounted problem. Gradient by the adjoint of the
     soft backup (:func:`irl.soft_bellman.discounted_flow`) fed with C - N pi.
+
+    ``on_progress`` (process 0 only) receives one dict per new evaluation, as the curve
+    grows: ``{"algo": "maxent", "step": evaluations so far, "total": iterations (a cap;
+    the fit usually stops earlier), "loss": the mean demonstrated-action NLL, "metric":
+    "nll"}``.
     """
     dtype = next(head.parameters()).dtype
     head.to(torch.float64)
@@ -316,6 +325,7 @@ def fit_action_likelihood(mdp: TabularMDP, action_counts: torch.Tensor, *, head:
     latest: dict[str, object] = {}
     cache = _EvaluationCache(trained)
     bar = tqdm(total=iterations, desc="maxent", disable=not progress, leave=False)
+    report = on_progress if distributed.rank() == 0 else None
 
     def evaluate() -> torch.Tensor:
         remembered = cache.recall()
@@ -342,6 +352,9 @@ def fit_action_likelihood(mdp: TabularMDP, action_counts: torch.Tensor, *, head:
         latest.update(values=values)
         bar.update(1)
         bar.set_postfix(nll=f"{nll:.4f}", gap=f"{gap:.1e}")
+        if report is not None:
+            report({"algo": "maxent", "step": len(curve), "total": iterations, "loss": nll,
+                    "metric": "nll"})
         result = torch.tensor(objective, dtype=torch.float64)
         cache.remember(result)
         return result
@@ -438,6 +451,7 @@ def fit_on_steps(
     l2_action: float | None = 0.3,
     session: np.ndarray | None = None,
     progress: bool = False,
+    on_progress: ProgressCallback | None = None,
 ) -> MaxEntFit:
     """MCE IRL on fused steps: cluster, build the empirical MDP, fit the head on centroids.
 
@@ -459,7 +473,8 @@ def fit_on_steps(
       relevance and progress), and the unregularised optimum absorbs that hidden state in
       large action biases (read +4, click -3 on a simulation whose true biases are 0 and
       -0.3) while turning the truly rewarded features' weights negative.
-    ``lr`` is kept for the MLP head's compatibility and unused by L-BFGS.
+    ``lr`` is kept for the MLP head's compatibility and unused by L-BFGS. ``on_progress``
+    gets one dict per evaluation (:func:`fit_action_likelihood`).
     """
     centroids, labels = kmeans(x, n_clusters, seed=seed)  # [k, F], [T]
     n_states = centroids.shape[0]
@@ -473,6 +488,7 @@ def fit_on_steps(
     demos = steps_to_demonstrations(labels, actions, episode)
     counts, _ = _demo_action_counts(demos, n_states, n_actions, None)  # C[s, a], all ranks
     fit = fit_action_likelihood(mdp, counts, head=head, gamma=gamma, iterations=iterations,
-                                tol=tol, l2=l2, l2_action=l2_action, progress=progress)
+                                tol=tol, l2=l2, l2_action=l2_action, progress=progress,
+                                on_progress=on_progress)
     fit.mdp, fit.centroids, fit.labels = mdp, centroids, labels
     return fit

@@ -6,6 +6,9 @@ of per-item losses over the process's items, divided by the global batch size an
 the world size; DistributedDataParallel averages the gradients, which then equal the
 single-process full-batch gradient, so one and N processes follow the same trajectory up to
 float rounding.
+
+Progress goes to a tqdm bar (``progress=True``, for the command line) and/or to an
+``on_progress`` callback (for a caller with its own display), on process 0 only.
 """
 
 from __future__ import annotations
@@ -13,6 +16,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
+from typing import Any
 
 import torch
 from torch import nn
@@ -24,6 +28,7 @@ from irl import distributed
 log = logging.getLogger(__name__)
 
 BatchLoss = Callable[[nn.Module, torch.Tensor], torch.Tensor]
+ProgressCallback = Callable[[dict[str, Any]], None]
 
 
 def train_minibatches(
@@ -39,12 +44,15 @@ def train_minibatches(
     progress: bool = False,
     desc: str = "train",
     stop_tol: float | None = None,
+    on_progress: ProgressCallback | None = None,
 ) -> list[dict[str, float]]:
     """Adam over ``epochs`` passes; ``batch_loss(model, index[b])`` sums per-item losses.
 
     Returns the curve, one ``{"epoch", "loss", "seconds"}`` per epoch (loss = mean per item
     over all processes). With ``stop_tol`` training stops once the epoch loss changes by less
-    than that fraction of its size.
+    than that fraction of its size. ``on_progress`` (process 0 only) receives after each
+    epoch ``{"algo": desc, "step": epochs done, "total": epochs, "loss": the epoch's mean
+    loss, "metric": "loss"}``.
     """
     model: nn.Module = module
     if distributed.is_distributed():
@@ -71,6 +79,9 @@ def train_minibatches(
         curve.append({"epoch": float(epoch), "loss": mean_loss,
                       "seconds": time.perf_counter() - started})
         bar.set_postfix(loss=f"{mean_loss:.4f}")
+        if on_progress is not None and rank == 0:
+            on_progress({"algo": desc, "step": epoch + 1, "total": epochs, "loss": mean_loss,
+                         "metric": "loss"})
         if stop_tol is not None and len(curve) > 1:
             previous = curve[-2]["loss"]
             if abs(previous - mean_loss) <= stop_tol * max(abs(mean_loss), 1e-8):

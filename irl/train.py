@@ -13,15 +13,17 @@ NCCL on GPU)::
 Every process loads the dataset; ``iq`` and ``bc`` split each global mini-batch between
 processes and ``maxent`` splits whole sessions for clustering and transition counting (see
 :mod:`irl.distributed`), so N processes reproduce the single-process result up to float
-rounding. Process 0 writes the model.
+rounding; with fewer sessions than processes, the processes left without one add nothing to
+the sums and the result is the same. Process 0 writes the model.
 
 Public API::
 
     train(dataset: FusedDataset, *, algo: str, gamma: float = 0.9, seed: int = 0,
-          epochs: int | None = None, progress: bool = True, head: str | None = None,
-          action_terms: str = "bias", hidden: int = 64, n_clusters: int | None = None,
-          lr: float | None = None, batch_size: int = 512, smoothing: float = 1.0,
-          stop_tol: float | None = None) -> RewardModel
+          epochs: int | None = None, progress: bool = True,
+          on_progress: Callable[[dict[str, Any]], None] | None = None,
+          head: str | None = None, action_terms: str = "bias", hidden: int = 64,
+          n_clusters: int | None = None, lr: float | None = None, batch_size: int = 512,
+          smoothing: float = 1.0, stop_tol: float | None = None) -> RewardModel
     check_training_input(dataset, gamma) -> None   (raises TrainingInputError / DatasetError)
 """
 
@@ -42,6 +44,7 @@ from irl import distributed
 from irl.bc import fit_bc
 from irl.iq import fit_iq, read_out_reward, transitions_of
 from irl.maxent import fit_on_steps
+from irl.minibatch import ProgressCallback
 from irl.model_io import ALGORITHMS, RewardModel
 from irl.rewards import HEAD_KINDS, Normaliser, build_reward_head, fit_linear_readout
 from sensing.errors import EngageError
@@ -89,6 +92,7 @@ def train(
     seed: int = 0,
     epochs: int | None = None,
     progress: bool = True,
+    on_progress: ProgressCallback | None = None,
     head: str | None = None,
     action_terms: str = "bias",
     hidden: int = 64,
@@ -102,6 +106,19 @@ def train(
 
     ``epochs`` is the iteration cap for maxent and the number of passes for iq and bc.
     ``head`` ("linear" or "mlp") applies to maxent (default linear) and bc (default mlp).
+
+    ``progress`` draws a tqdm bar (for the command line). ``on_progress``, for a caller that
+    shows progress itself (the desktop app), is called on process 0 only, once per curve
+    entry, with a small dict:
+
+    - ``"algo"``: "maxent", "iq" or "bc";
+    - ``"step"``: 1, 2, ... (maxent: likelihood evaluations; iq and bc: epochs done);
+    - ``"total"``: the cap on steps (maxent usually converges and stops before it);
+    - ``"loss"``: maxent's mean demonstrated-action NLL, iq's or bc's mean loss per item
+      over the epoch (the curve's ``nll`` or ``loss``);
+    - ``"metric"``: "nll" or "loss", the name of that value.
+
+    The callback only observes: weights are the same with or without it.
     """
     check_training_input(dataset, gamma, algo=algo)
     if head is not None and head not in HEAD_KINDS:
@@ -125,12 +142,18 @@ def train(
         # Moves across item ends within a session count (one planning problem per session),
         # so processes own whole sessions and no counted move straddles two of them.
         mine = distributed.session_shard(dataset.session, dataset.episode)
+        if not mine.any():
+            # Every statistic is a sum over processes, so an empty shard adds zeros.
+            log.info("process %d of %d owns no session (sessions: %d); it adds nothing to "
+                     "the counts", distributed.rank(), distributed.world_size(),
+                     len(np.unique(dataset.session)))
         clusters = n_clusters or default_clusters(len(dataset))
         fit = fit_on_steps(x[mine], dataset.actions[mine], dataset.episode[mine],
                            n_actions=n_actions, head=reward_head, gamma=gamma,
                            n_clusters=clusters, smoothing=smoothing, seed=seed,
                            lr=lr or 0.05, iterations=epochs or 300,
-                           session=dataset.session[mine], progress=progress)
+                           session=dataset.session[mine], progress=progress,
+                           on_progress=on_progress)
         networks = {"reward": reward_head}
         curve = fit.curve
         assert fit.centroids is not None
@@ -142,7 +165,8 @@ def train(
         network = {"n_features": n_features, "n_actions": n_actions, "hidden": hidden}
         iq_fit = fit_iq(x, dataset.actions, dataset.episode, n_actions=n_actions, gamma=gamma,
                         seed=seed, epochs=epochs or 60, batch_size=batch_size, lr=lr or 3e-3,
-                        hidden=hidden, stop_tol=stop_tol, progress=progress)
+                        hidden=hidden, stop_tol=stop_tol, progress=progress,
+                        on_progress=on_progress)
         networks = {"iq": iq_fit.networks}
         curve = iq_fit.curve
         settings.update({"epochs": len(curve), "batch_size": batch_size, "lr": lr or 3e-3,
@@ -153,7 +177,8 @@ def train(
                    "hidden": hidden}
         bc_fit = fit_bc(x, dataset.actions, n_actions=n_actions, seed=seed, head=head_kind,
                         hidden=hidden, epochs=epochs or 60, batch_size=batch_size,
-                        lr=lr or 3e-3, stop_tol=stop_tol, progress=progress)
+                        lr=lr or 3e-3, stop_tol=stop_tol, progress=progress,
+                        on_progress=on_progress)
         networks = {"policy": bc_fit.policy}
         curve = bc_fit.curve
         settings.update({"epochs": len(curve), "batch_size": batch_size, "lr": lr or 3e-3})

@@ -64,47 +64,12 @@ def fuse_and_export(paths: list[str], out: str, fmt: str) -> dict[str, Any]:
             "failures": [(f.source, f.message) for f in failures]}
 
 
-def _forward_progress_bars(progress: Any) -> None:
-    """Route the learners' tqdm bars to ``progress`` (child process only).
-
-    irl.train reports progress only through tqdm, so in the training process the tqdm class
-    the learners import is replaced by one that forwards steps and losses.
-    """
-    import tqdm.auto
-
-    class Forwarding(tqdm.auto.tqdm):  # type: ignore[misc, name-defined]
-        def __init__(self, *args: Any, **kwargs: Any) -> None:
-            kwargs["disable"] = True
-            super().__init__(*args, **kwargs)
-            self._step = 0
-            self._total = int(kwargs.get("total") or (len(args[0]) if args and hasattr(
-                args[0], "__len__") else 0))
-
-        def __iter__(self):  # type: ignore[no-untyped-def]
-            for item in self.iterable:
-                yield item
-                self._step += 1
-                progress({"step": self._step, "total": self._total})
-
-        def set_postfix(self, ordered_dict: Any = None, refresh: bool = True,
-                        **kwargs: Any) -> None:
-            values = {**(ordered_dict or {}), **kwargs}
-            for key in ("loss", "nll"):
-                if key in values:
-                    progress({"step": self._step + 1, "total": self._total,
-                              "loss": float(values[key]), "metric": key})
-                    return
-
-    tqdm.auto.tqdm = Forwarding
-
-
 def train_job(paths: list[str], out: str, algo: str, gamma: float, seed: int,
               epochs: int, *, progress: Any) -> dict[str, Any]:
     """Child-process body: fuse, train, save the model; weights and curve for the window."""
     import torch
 
     torch.set_num_threads(1)
-    _forward_progress_bars(progress)
     from fusion.fuse import fuse_sessions
     from irl.train import train
 
@@ -114,7 +79,8 @@ def train_job(paths: list[str], out: str, algo: str, gamma: float, seed: int,
         raise EngageError("no session could be fused: " + "; ".join(
             f"{Path(f.source).stem}: {f.message}" for f in failures))
     progress({"phase": "training"})
-    model = train(dataset, algo=algo, gamma=gamma, seed=seed, epochs=epochs, progress=True)
+    model = train(dataset, algo=algo, gamma=gamma, seed=seed, epochs=epochs, progress=False,
+                  on_progress=progress)
     folder = model.save(out)
     from irl.explain import feature_weights
 

@@ -63,6 +63,26 @@ def test_training_then_report_writes_one_html_file(qtbot, data_dir, tmp_path):
     assert "<html" in open(report, encoding="utf-8").read(2000).lower()
 
 
+def test_training_streams_each_epochs_loss_to_the_plot_before_it_ends(qtbot, data_dir,
+                                                                     tmp_path):
+    path = write_session(data_dir, seconds=16.0)
+    screen = make(qtbot, data_dir, tmp_path)
+    screen.select_sessions([str(path)])
+    screen.algo_box.setCurrentText("bc")
+    screen.epochs_box.setValue(5)
+    screen.model_edit.setText(str(tmp_path / "model"))
+    streamed: list[dict] = []
+    show = screen._train_progress
+    screen._train_progress = lambda item: (streamed.append(item), show(item))
+    with qtbot.waitSignal(screen.trained, timeout=180_000) as blocker:
+        screen.train()
+    losses = [item for item in streamed if "loss" in item]
+    curve = [point["loss"] for point in blocker.args[0]["curve"]]
+    assert [item["step"] for item in losses] == [1, 2, 3, 4, 5]
+    assert [item["loss"] for item in losses] == curve == screen.losses
+    assert screen.loss_plot.getAxis("left").labelText == "loss"
+
+
 def test_training_on_one_action_class_shows_the_libraries_reason(qtbot, data_dir, tmp_path):
     path = write_session(data_dir, seconds=1.5)   # typing only: a single action class
     screen = make(qtbot, data_dir, tmp_path)
