@@ -94,7 +94,9 @@ def session_shard(session: np.ndarray, episode: np.ndarray) -> np.ndarray:
     """Boolean mask[T] of whole sessions this process owns (see :func:`episode_shard`).
 
     A cut falls only where both the session and the episode change, so neither a move
-    within a session nor an episode's first step depends on how many processes run.
+    within a session nor an episode's first step depends on how many processes run. With
+    fewer such runs than processes some masks are all False: callers sum over processes,
+    so those add nothing and every collective still sees each process once.
     """
     session, episode = np.asarray(session), np.asarray(episode)
     if not is_distributed() or len(session) == 0:

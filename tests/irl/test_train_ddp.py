@@ -24,13 +24,18 @@ def dataset_folder(tmp_path_factory):
     return folder
 
 
-def _train(folder, out, algo: str, *, processes: int) -> RewardModel:
+def _run(folder, out, algo: str, *, processes: int) -> subprocess.CompletedProcess:
     launcher = ([shutil.which("torchrun"), "--standalone", f"--nproc_per_node={processes}"]
                 if processes > 1 else [sys.executable])
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    subprocess.run([*launcher, "-m", "irl.train", str(folder), "--algo", algo,
-                    "--epochs", "4", "--batch-size", "64", "--no-progress", "--out", str(out)],
-                   check=True, env=env, capture_output=True, timeout=300)
+    return subprocess.run([*launcher, "-m", "irl.train", str(folder), "--algo", algo,
+                           "--epochs", "4", "--batch-size", "64", "--no-progress",
+                           "--out", str(out)],
+                          check=True, env=env, capture_output=True, text=True, timeout=300)
+
+
+def _train(folder, out, algo: str, *, processes: int) -> RewardModel:
+    _run(folder, out, algo, processes=processes)
     return RewardModel.load(out)
 
 
@@ -65,4 +70,31 @@ def test_two_processes_match_one_when_sessions_hold_several_items(multi_item_fol
     data = FusedDataset.load(multi_item_folder)
     single = _train(multi_item_folder, tmp_path / "single", "maxent", processes=1)
     double = _train(multi_item_folder, tmp_path / "double", "maxent", processes=2)
+    assert np.allclose(double.score_actions(data), single.score_actions(data), atol=1e-4)
+
+
+@pytest.fixture(scope="module")
+def one_session_folder(tmp_path_factory):
+    """Six items of one session: one process owns all of it, the other owns nothing."""
+    from fusion.dataset import FusedDataset
+
+    toy = make_participant(n_episodes=6, horizon=15).dataset
+    folder = tmp_path_factory.mktemp("ddp-one") / "dataset"
+    FusedDataset(t_s=toy.t_s, states=toy.states, valid=toy.valid, actions=toy.actions,
+                 episode=toy.episode, session=np.zeros(len(toy), dtype=np.int32),
+                 schema=toy.schema, session_ids=toy.session_ids[:1],
+                 participants=toy.participants[:1]).save(folder)
+    return folder
+
+
+def test_maxent_with_more_processes_than_sessions_matches_one_process(one_session_folder,
+                                                                      tmp_path):
+    from fusion.dataset import FusedDataset
+
+    data = FusedDataset.load(one_session_folder)
+    single = _train(one_session_folder, tmp_path / "single", "maxent", processes=1)
+    run = _run(one_session_folder, tmp_path / "double", "maxent", processes=2)
+    double = RewardModel.load(tmp_path / "double")
+    assert "process 1 of 2 owns no session (sessions: 1)" in run.stderr
+    assert double.settings["world_size"] == 2 and len(double.curve) == len(single.curve)
     assert np.allclose(double.score_actions(data), single.score_actions(data), atol=1e-4)
