@@ -265,6 +265,7 @@ class DriftResult:
     method: str = "refit"
     p_value: np.ndarray = field(default_factory=lambda: np.zeros(0))  # [W-1]
     degrees_of_freedom: int = 0
+    threshold: float = float("nan")  # the statistic whose p-value is the flagging level
 
 
 DRIFT_METHODS = ("likelihood", "refit")
@@ -357,6 +358,18 @@ def chi2_tail(statistic: float, degrees_of_freedom: int) -> float:
     return float(value)
 
 
+def chi2_quantile(tail: float, degrees_of_freedom: int) -> float:
+    """The x with P(X >= x) = ``tail`` for X ~ chi-squared(degrees_of_freedom), by bisection."""
+    low, high = 0.0, float(degrees_of_freedom) + 10.0
+    while chi2_tail(high, degrees_of_freedom) > tail:
+        high *= 2.0
+    for _ in range(100):
+        middle = 0.5 * (low + high)
+        low, high = (middle, high) if chi2_tail(middle, degrees_of_freedom) > tail else (
+            low, middle)
+    return 0.5 * (low + high)
+
+
 def _likelihood_drift(dataset: FusedDataset, masks: list[np.ndarray], kept: list[float],
                       window: float, *, gamma: float, alpha: float, n_clusters: int | None,
                       seed: int) -> DriftResult:
@@ -416,7 +429,8 @@ def _likelihood_drift(dataset: FusedDataset, masks: list[np.ndarray], kept: list
                        cosine_between=_cosine_between(weights),
                        change_points_s=[kept[k + 1] for k in flagged],
                        windows_steps=[int(m.sum()) for m in masks], method="likelihood",
-                       p_value=p_value, degrees_of_freedom=degrees)
+                       p_value=p_value, degrees_of_freedom=degrees,
+                       threshold=chi2_quantile(level, degrees))
 
 
 @dataclass

@@ -132,6 +132,8 @@ def plot_drift(drift: DriftResult) -> plt.Figure:
     if drift.method == "likelihood":
         axis.plot(boundaries, drift.change_score, marker="o", color="#3b75af",
                   label="likelihood ratio (same reward on both sides?)")
+        axis.axhline(drift.threshold, color="#c0392b", linestyle=":", linewidth=1.0,
+                     label="flagging level (Bonferroni)")
         axis.set_ylabel("likelihood-ratio statistic")
     else:
         axis.plot(boundaries, drift.change_score, marker="o", color="#3b75af",

@@ -9,6 +9,7 @@ import torch
 from fusion.dataset import FusedDataset
 from irl.explain import (
     ExplainError,
+    chi2_quantile,
     chi2_tail,
     feature_weights,
     fit_linear,
@@ -132,6 +133,7 @@ def test_likelihood_ratio_finds_the_injected_drift_and_nothing_else(seed):
     assert result.change_points_s == [240.0]
     assert int(np.argmax(result.change_score)) == 1
     assert result.p_value[1] < 0.01 / 3
+    assert result.change_score[1] > result.threshold > max(np.delete(result.change_score, 1))
     assert result.weights.shape == (4, drifted.n_features)
     steady = simulate(SimulationConfig(participants=4, minutes=8, seed=seed)).dataset
     calm = reward_drift(steady, n_windows=4)
@@ -150,6 +152,7 @@ def test_chi2_tail_matches_known_quantiles():
     assert chi2_tail(3.841, 1) == pytest.approx(0.05, abs=1e-3)
     assert chi2_tail(18.307, 10) == pytest.approx(0.05, abs=1e-3)
     assert chi2_tail(0.0, 5) == pytest.approx(1.0)
+    assert chi2_quantile(0.05, 10) == pytest.approx(18.307, abs=1e-2)
 
 
 def test_drift_refuses_data_too_short_for_two_windows(simulation):
