@@ -37,7 +37,10 @@ computed exactly here (``_feature_means``). With ``drift`` the weights switch to
 vector at ``drift_at`` of each session. Identifiability caveat: the behaviour features of a
 state mirror the action that led to it, so a reward on them and a bias on that action are
 indistinguishable from behaviour alone (Cao, Cohen and Szpruch 2021 on identifiability in
-IRL), while EPIC, being dynamics-free, counts them as different rewards.
+IRL), while EPIC, being dynamics-free, counts them as different rewards. Measured at 10 x 30
+minutes (``benchmarks/irl_recovery.py --latent-oracle``): maximum-likelihood MaxEnt on the
+exact latent world recovers every weight closely yet scores EPIC 0.14 (0.11 over observed
+transitions), because it books the typing and clicking costs on features that follow them.
 """
 
 from __future__ import annotations
