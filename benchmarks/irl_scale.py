@@ -41,6 +41,24 @@ def synthetic(steps: int, features: int, actions: int, *, seed: int) -> FusedDat
                         schema=schema, session_ids=("synthetic",), participants=("p",))
 
 
+def bare_pass(data: FusedDataset, batch_size: int) -> float:
+    """Seconds for one pass of the same IQ networks' forward and backward over every
+    transition, in order, with a trivial loss and no optimiser: the compute floor an epoch
+    is measured against."""
+    from irl.iq import IQNetworks
+
+    torch.manual_seed(0)
+    networks = IQNetworks(data.n_features, data.n_actions)
+    states = torch.from_numpy(data.states)
+    index = torch.arange(len(data) - 1)
+    started = time.perf_counter()
+    for first in range(0, len(index), batch_size):
+        steps = index[first:first + batch_size]
+        q_now, q_next, g_now = networks(states[steps], states[steps + 1])
+        (q_now.sum() + q_next.sum() + g_now.sum()).backward()
+    return time.perf_counter() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--steps", type=int, default=1_000_000)
@@ -63,7 +81,10 @@ def main() -> None:
     for row, seconds in zip(curve, per_epoch, strict=True):
         print(f"epoch {int(row['epoch']) + 1}: loss {row['loss']:.5f}  {seconds:.1f} s")
     converged = len(curve) < args.epochs
-    print(f"seconds per epoch (mean): {np.mean(per_epoch):.1f}")
+    floor = bare_pass(data, args.batch_size)
+    print(f"seconds per epoch (mean): {np.mean(per_epoch):.1f}; baseline (same run): one bare "
+          f"forward+backward pass of the networks {floor:.1f} s; ratio epoch / bare pass "
+          f"{np.mean(per_epoch) / floor:.2f}")
     print(f"time to converge (loss change < {args.stop_tol:g}): "
           f"{curve[-1]['seconds']:.1f} s over {len(curve)} epochs"
           + ("" if converged else " (epoch cap reached, not converged)"))
