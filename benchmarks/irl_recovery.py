@@ -90,7 +90,7 @@ def latent_maxent(simulation) -> tuple[np.ndarray, np.ndarray]:
     unidentifiable directions leave, not an optimiser's luck.
     """
     from fusion.schema import FEATURE_NAMES
-    from irl.maxent import fit_action_likelihood
+    from irl.maxent import L2_ACTION, L2_WEIGHTS, fit_action_likelihood
     from irl.rewards import LinearReward
     from irl.soft_bellman import SparseTransitions
     from irl.tabular import TabularMDP
@@ -112,7 +112,7 @@ def latent_maxent(simulation) -> tuple[np.ndarray, np.ndarray]:
                          minlength=n_states * N_ACTIONS).reshape(n_states, N_ACTIONS)
     head = LinearReward(len(columns), N_ACTIONS)
     fit_action_likelihood(mdp, torch.from_numpy(counts.astype(np.float64)), head=head,
-                          gamma=GAMMA, l2=0.003, l2_action=0.3)
+                          gamma=GAMMA, l2=L2_WEIGHTS, l2_action=L2_ACTION)
     weights = np.zeros(len(FEATURE_NAMES))
     weights[columns] = head.weight.detach().numpy()
     return weights, head.action_bias.detach().numpy().astype(np.float64)

@@ -34,6 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+import torch
 
 from fusion.dataset import MODALITIES, FusedDataset
 from irl.metrics import epic_distance
@@ -351,8 +352,6 @@ def _cosine_between(weights: np.ndarray) -> np.ndarray:
 
 def chi2_tail(statistic: float, degrees_of_freedom: int) -> float:
     """P(X >= statistic) for X ~ chi-squared(degrees_of_freedom)."""
-    import torch
-
     value = torch.special.gammaincc(torch.tensor(degrees_of_freedom / 2.0, dtype=torch.float64),
                                     torch.tensor(max(statistic, 0.0) / 2.0, dtype=torch.float64))
     return float(value)
@@ -374,22 +373,18 @@ def _likelihood_drift(dataset: FusedDataset, masks: list[np.ndarray], kept: list
                       window: float, *, gamma: float, alpha: float, n_clusters: int | None,
                       seed: int) -> DriftResult:
     """The likelihood-ratio method of :func:`reward_drift` (see there)."""
-    import torch
-
-    from irl.maxent import fit_action_likelihood
+    from irl.maxent import L2_ACTION, L2_WEIGHTS, fit_action_likelihood, step_abstraction
     from irl.rewards import LinearReward, Normaliser
-    from irl.tabular import TabularMDP, empirical_mdp, kmeans
     from irl.train import default_clusters
 
     if not 0.0 < alpha < 1.0:
         raise ExplainError(f"alpha must lie strictly between 0 and 1, got {alpha}")
     x = Normaliser.fit(dataset.states, dataset.valid).transform(dataset.states, dataset.valid)
     n_actions = dataset.n_actions
-    centroids, labels = kmeans(x, n_clusters or default_clusters(len(dataset)), seed=seed)
-    n_states = centroids.shape[0]
-    transitions, initial = empirical_mdp(labels, dataset.actions, dataset.session,
-                                         n_states=n_states, n_actions=n_actions)
-    mdp = TabularMDP(transitions, initial, torch.from_numpy(centroids))
+    mdp, _, labels = step_abstraction(x, dataset.actions, dataset.episode, n_actions=n_actions,
+                                      n_clusters=n_clusters or default_clusters(len(dataset)),
+                                      seed=seed, session=dataset.session)
+    n_states = mdp.n_states
 
     def counts_of(mask: np.ndarray) -> torch.Tensor:
         known = mask & (dataset.actions >= 0)
@@ -400,10 +395,10 @@ def _likelihood_drift(dataset: FusedDataset, masks: list[np.ndarray], kept: list
     def fit(mask: np.ndarray) -> tuple[float, np.ndarray]:
         counts = counts_of(mask)
         head = LinearReward(x.shape[1], n_actions)
-        # The priors maxent trains with (irl.maxent.fit_on_steps), so that flat directions
-        # of the likelihood do not wander; both sides of the test carry the same prior.
-        result = fit_action_likelihood(mdp, counts, head=head, gamma=gamma, l2=0.003,
-                                       l2_action=0.3)
+        # The priors maxent trains with, so that flat directions of the likelihood do not
+        # wander; both sides of the test carry the same prior.
+        result = fit_action_likelihood(mdp, counts, head=head, gamma=gamma, l2=L2_WEIGHTS,
+                                       l2_action=L2_ACTION)
         log_likelihood = float((counts * result.values.log_policy).sum())
         return log_likelihood, head.weight.detach().numpy().astype(np.float64)
 

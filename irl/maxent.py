@@ -46,6 +46,8 @@ Public API::
     fit_action_likelihood(mdp, action_counts[S, A], *, head, gamma, iterations=300,
                           tol=1e-7, l2=0.0, l2_action=None, progress=False,
                           on_progress=None) -> MaxEntFit
+    step_abstraction(x[T, F], actions[T], episode[T], *, n_actions, n_clusters,
+                     smoothing=1.0, seed=0, session=None) -> (TabularMDP, centroids, labels)
     fit_on_steps(x[T, F], actions[T], episode[T], *, n_actions, head, gamma, n_clusters,
                  smoothing=1.0, seed=0, l2=0.003, l2_action=0.3, session=None,
                  on_progress=None, ...)
@@ -75,6 +77,11 @@ from irl.soft_bellman import (
 from irl.tabular import Demonstrations, TabularMDP, empirical_mdp, kmeans
 
 log = logging.getLogger(__name__)
+
+# Gaussian priors of maxent on fused steps: standardised weights, and per-action biases
+# (stronger: see fit_on_steps for why). Tuned on the simulations of irl.simulate.
+L2_WEIGHTS = 0.003
+L2_ACTION = 0.3
 
 
 @dataclass
@@ -433,6 +440,27 @@ def steps_to_demonstrations(labels: np.ndarray, actions: np.ndarray,
     return Demonstrations(states, acts)
 
 
+def step_abstraction(x: np.ndarray, actions: np.ndarray, episode: np.ndarray, *,
+                     n_actions: int, n_clusters: int, smoothing: float = 1.0, seed: int = 0,
+                     session: np.ndarray | None = None
+                     ) -> tuple[TabularMDP, np.ndarray, np.ndarray]:
+    """The finite abstraction of fused steps maxent fits on: the MDP over k-means clusters of
+    ``x[T, F]`` with its smoothed empirical transitions, ``centroids[k, F]`` and ``labels[T]``.
+
+    With ``session``, moves count across episode ends within a session (see
+    :func:`fit_on_steps`); the start distribution counts each episode's first step.
+    """
+    centroids, labels = kmeans(x, n_clusters, seed=seed)  # [k, F], [T]
+    n_states = centroids.shape[0]
+    # Without sessions, episodes may be independent rollouts: moves stay within them.
+    continuing = episode if session is None else np.asarray(session)
+    transitions, _ = empirical_mdp(labels, actions, continuing, n_states=n_states,
+                                   n_actions=n_actions, smoothing=smoothing)
+    _, initial = empirical_mdp(labels, actions, episode, n_states=n_states,
+                               n_actions=n_actions, smoothing=smoothing)
+    return TabularMDP(transitions, initial, torch.from_numpy(centroids)), centroids, labels
+
+
 def fit_on_steps(
     x: np.ndarray,
     actions: np.ndarray,
@@ -447,8 +475,8 @@ def fit_on_steps(
     lr: float = 0.05,
     iterations: int = 300,
     tol: float = 1e-6,
-    l2: float = 0.003,
-    l2_action: float | None = 0.3,
+    l2: float = L2_WEIGHTS,
+    l2_action: float | None = L2_ACTION,
     session: np.ndarray | None = None,
     progress: bool = False,
     on_progress: ProgressCallback | None = None,
@@ -476,17 +504,11 @@ def fit_on_steps(
     ``lr`` is kept for the MLP head's compatibility and unused by L-BFGS. ``on_progress``
     gets one dict per evaluation (:func:`fit_action_likelihood`).
     """
-    centroids, labels = kmeans(x, n_clusters, seed=seed)  # [k, F], [T]
-    n_states = centroids.shape[0]
-    # Without sessions, episodes may be independent rollouts: moves stay within them.
-    continuing = episode if session is None else np.asarray(session)
-    transitions, _ = empirical_mdp(labels, actions, continuing, n_states=n_states,
-                                   n_actions=n_actions, smoothing=smoothing)
-    _, initial = empirical_mdp(labels, actions, episode, n_states=n_states,
-                               n_actions=n_actions, smoothing=smoothing)
-    mdp = TabularMDP(transitions, initial, torch.from_numpy(centroids))
+    mdp, centroids, labels = step_abstraction(x, actions, episode, n_actions=n_actions,
+                                              n_clusters=n_clusters, smoothing=smoothing,
+                                              seed=seed, session=session)
     demos = steps_to_demonstrations(labels, actions, episode)
-    counts, _ = _demo_action_counts(demos, n_states, n_actions, None)  # C[s, a], all ranks
+    counts, _ = _demo_action_counts(demos, mdp.n_states, n_actions, None)  # C[s, a], all ranks
     fit = fit_action_likelihood(mdp, counts, head=head, gamma=gamma, iterations=iterations,
                                 tol=tol, l2=l2, l2_action=l2_action, progress=progress,
                                 on_progress=on_progress)

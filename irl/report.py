@@ -267,8 +267,9 @@ def render_html(model: RewardModel, dataset: FusedDataset, sections: ReportSecti
         if drift.method == "likelihood":
             parts.append("<p>Each boundary asks whether one reward explains the actions on both "
                          "sides as well as a reward for each side (a likelihood-ratio test); it "
-                         "is flagged where the p-value is below 0.01 divided by the number of "
-                         "boundaries and the statistic is a local peak.</p>")
+                         "is flagged where the statistic exceeds "
+                         f"{drift.threshold:.1f} (the Bonferroni-corrected level) and is a "
+                         "local peak.</p>")
             parts.append(_table(
                 ["boundary (min)", "likelihood ratio", f"p (chi2, {drift.degrees_of_freedom} df)",
                  "cosine of weights", "flagged"],
