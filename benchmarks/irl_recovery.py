@@ -16,13 +16,25 @@ Two EPIC columns: over every action at each observed (s, s') pair (the target's 
 reveal. Then the drift test (``irl.explain.reward_drift``, likelihood ratio per window
 boundary) on the drifted simulation, and on the drift-free one to count false flags.
 
-With ``--latent-oracle`` (about 3 minutes) a reference row is added: the same maximum-
+Reference rows, none of them a learner. Three behavioural twins of the truth
+(``irl.simulate.behavioural_twins``): rewards under which the participants act exactly as they
+do under the truth (the same policy at every latent state), so no method can tell them from it,
+yet EPIC can; what they score is what the metric charges for choices behaviour never reveals.
+And the best linear reward on the 34 fused features: the least-squares projection of the
+reward the participant plans with, E[r | latent state], onto each latent state's mean
+standardised features, with the true action costs; it shows whether the learner's features
+can express the truth at all.
+
+With ``--latent-oracle`` (about 3 minutes) two more reference rows are added: the same maximum-
 likelihood MaxEnt run on the simulator's own latent tabular world with its exact dynamics
 (the right abstraction, which no fused-data method has), with a linear reward over the
 conditional feature means plus an action bias. It separates what the abstraction costs from
 what the data allow: behaviour features of the next state mirror the action just taken, so a
 reward on them and a bias on the action are indistinguishable from behaviour, yet EPIC
-(dynamics-free) tells them apart.
+(dynamics-free) tells them apart. The second ("latent labels") is the same fit on the right
+abstraction but with the dynamics counted from the data, as ``maxent`` must, and a reward
+over all 34 fused features: it separates the cost of estimating the dynamics from the cost
+of clustering.
 
 Run: python benchmarks/irl_recovery.py [--sessions 10] [--minutes 30] [--seed 0]
                                        [--latent-oracle]
@@ -44,6 +56,7 @@ from irl.simulate import (
     N_ACTIONS,
     EngagementEnvironment,
     SimulationConfig,
+    behavioural_twins,
     simulate,
     simulate_session,
 )
@@ -80,14 +93,62 @@ def feature_matching_reward(simulation, dataset: FusedDataset) -> np.ndarray:
     return normaliser.transform(dataset.states, dataset.valid) @ weights
 
 
+def latent_state_means(dataset: FusedDataset, x: np.ndarray
+                       ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Visited latent states, their step counts and each one's mean of ``x[T, F]``."""
+    visited, inverse = np.unique(dataset.extras["latent_state"], return_inverse=True)
+    counts = np.bincount(inverse).astype(np.float64)
+    means = np.zeros((visited.size, x.shape[1]))
+    np.add.at(means, inverse, x)
+    return visited, counts, means / counts[:, None]
+
+
+def best_linear_reward(simulation) -> np.ndarray:
+    """r[T, A]: the least-squares projection of E[r | latent state] onto the latent states'
+    mean standardised fused features (weighted by visits), plus the true action costs."""
+    dataset, truth = simulation.dataset, simulation.truth
+    env = EngagementEnvironment(config=simulation.config, settings=simulation.settings)
+    x = Normaliser.fit(dataset.states, dataset.valid).transform(dataset.states, dataset.valid)
+    visited, counts, means = latent_state_means(dataset, x)
+    planned = env.latent_reward(truth.weights[0], truth.interaction,
+                                np.zeros(N_ACTIONS))[visited, 0]  # E[r | s] [S_visited]
+    design = np.c_[means, np.ones(visited.size)] * np.sqrt(counts)[:, None]
+    coefficients, *_ = np.linalg.lstsq(design, planned * np.sqrt(counts), rcond=None)
+    return (x @ coefficients[:-1])[:, None] + truth.action_bonus[None, :]
+
+
+def latent_labels_maxent(simulation) -> np.ndarray:
+    """r[T, A]: ``maxent``'s fit on the exact latent states as its abstraction, with the
+    transitions counted from the data and a linear reward over all standardised features."""
+    from irl.maxent import L2_ACTION, L2_WEIGHTS, fit_action_likelihood
+    from irl.rewards import LinearReward
+    from irl.tabular import TabularMDP, empirical_mdp
+
+    dataset = simulation.dataset
+    x = Normaliser.fit(dataset.states, dataset.valid).transform(dataset.states, dataset.valid)
+    visited, _, means = latent_state_means(dataset, x)
+    labels = np.searchsorted(visited, dataset.extras["latent_state"])
+    transitions, initial = empirical_mdp(labels, dataset.actions, dataset.session,
+                                         n_states=visited.size, n_actions=N_ACTIONS)
+    mdp = TabularMDP(transitions, initial, torch.from_numpy(means))
+    known = dataset.actions >= 0
+    counts = np.bincount(labels[known] * N_ACTIONS + dataset.actions[known],
+                         minlength=visited.size * N_ACTIONS).reshape(visited.size, N_ACTIONS)
+    head = LinearReward(x.shape[1], N_ACTIONS)
+    fit_action_likelihood(mdp, torch.from_numpy(counts.astype(np.float64)), head=head,
+                          gamma=GAMMA, l2=L2_WEIGHTS, l2_action=L2_ACTION)
+    with torch.no_grad():
+        return head.to(torch.float64)(torch.from_numpy(x.astype(np.float64))).numpy()
+
+
 def latent_maxent(simulation) -> tuple[np.ndarray, np.ndarray]:
     """Maximum-likelihood MaxEnt IRL on the simulator's latent MDP: weights [F], bias [A].
 
     The exact latent dynamics (8,064 states, successor lists) and, as features, E[z | latent
     state] of the plannable features: the right abstraction, which no fused-data method has.
     Fitted like ``maxent`` (every demonstrated action's likelihood under the discounted
-    soft-optimal policy, L-BFGS, the same priors), so it measures the ceiling that the
-    unidentifiable directions leave, not an optimiser's luck.
+    soft-optimal policy, L-BFGS, the same priors), so it measures what exact dynamics and
+    the right states give, not an optimiser's luck.
     """
     from fusion.schema import FEATURE_NAMES
     from irl.maxent import L2_ACTION, L2_WEIGHTS, fit_action_likelihood
@@ -154,18 +215,36 @@ def main() -> None:
     truth = simulation.truth
     z = (dataset.states.astype(np.float64) - truth.feature_mean) / truth.feature_scale
     taken = np.where(dataset.actions >= 0, dataset.actions, 0)
+    steps = np.arange(len(dataset))
+    references = []
+    for name, table in behavioural_twins(simulation).items():
+        references.append((f"twin: {name}", *epic_pair(table, truth_table, dataset),
+                           pearson(table[steps, taken], truth_taken), 0.0))
+    began = time.perf_counter()
+    projected = best_linear_reward(simulation)
+    references.append(("best linear reward", *epic_pair(projected, truth_table, dataset),
+                       pearson(projected[steps, taken], truth_taken),
+                       time.perf_counter() - began))
     if args.latent_oracle:
+        began = time.perf_counter()
+        labelled = latent_labels_maxent(simulation)
+        references.append(("latent labels", *epic_pair(labelled, truth_table, dataset),
+                           pearson(labelled[steps, taken], truth_taken),
+                           time.perf_counter() - began))
         began = time.perf_counter()
         weights, bias = latent_maxent(simulation)
         oracle = (z @ weights)[:, None] + bias[None, :]
-        rows.append(("latent maxent", *epic_pair(oracle, truth_table, dataset),
-                     pearson(oracle[np.arange(len(dataset)), taken], truth_taken),
-                     time.perf_counter() - began))
+        references.append(("latent maxent", *epic_pair(oracle, truth_table, dataset),
+                           pearson(oracle[steps, taken], truth_taken),
+                           time.perf_counter() - began))
 
-    print(f"\n{'reward':<18}{'EPIC to truth':>15}{'EPIC observed':>15}{'Pearson r':>12}"
+    print(f"\n{'reward':<24}{'EPIC to truth':>15}{'EPIC observed':>15}{'Pearson r':>12}"
           f"{'train s':>10}")
     for name, epic, observed, r, seconds in rows:
-        print(f"{name:<18}{epic:>15.4f}{observed:>15.4f}{r:>12.4f}{seconds:>10.1f}")
+        print(f"{name:<24}{epic:>15.4f}{observed:>15.4f}{r:>12.4f}{seconds:>10.1f}")
+    print("references (not learners; twins act exactly like the truth):")
+    for name, epic, observed, r, seconds in references:
+        print(f"{name:<24}{epic:>15.4f}{observed:>15.4f}{r:>12.4f}{seconds:>10.1f}")
     epic_of = {name: epic for name, epic, *_ in rows}
     observed_of = {name: observed for name, _, observed, *_ in rows}
     for algo in ("maxent", "iq"):
@@ -174,6 +253,9 @@ def main() -> None:
               f"{epic_of[algo] / epic_of['bc']:.2f}, to feature matching "
               f"{epic_of[algo] / epic_of['feature matching']:.2f}; on observed transitions "
               f"{observed_of[algo]:.4f}")
+    twin_epic = {name: epic for name, epic, *_ in references}["twin: both"]
+    print(f"twin 'both' acts exactly like the truth yet scores EPIC {twin_epic:.4f}: to meet "
+          f"<= 0.1 a learner must also make the choices behaviour never shows as the truth does")
 
     drifted = simulate(SimulationConfig(participants=args.sessions, minutes=args.minutes,
                                         seed=args.seed + 1, drift=True))

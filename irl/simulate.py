@@ -34,13 +34,22 @@ Reward. ``r = w . z(x) + c_a`` over standardised features (see :mod:`irl.truth`)
 ``c_a`` the effort of typing a query or clicking. The participant plans with
 ``E[r | latent state]``; the weights are non-zero only on features whose conditional mean is
 computed exactly here (``_feature_means``). With ``drift`` the weights switch to a second
-vector at ``drift_at`` of each session. Identifiability caveat: the behaviour features of a
-state mirror the action that led to it, so a reward on them and a bias on that action are
-indistinguishable from behaviour alone (Cao, Cohen and Szpruch 2021 on identifiability in
-IRL), while EPIC, being dynamics-free, counts them as different rewards. Measured at 10 x 30
-minutes (``benchmarks/irl_recovery.py --latent-oracle``): maximum-likelihood MaxEnt on the
-exact latent world recovers every weight closely yet scores EPIC 0.14 (0.11 over observed
-transitions), because it books the typing and clicking costs on features that follow them.
+vector at ``drift_at`` of each session.
+
+Identifiability. Two things about this reward never reach behaviour, and EPIC counts both
+(:func:`behavioural_twins` builds the rewards that differ only in them; the participant's
+policy is the same at every latent state):
+- the rendering noise of the realised features, independent of the action, so it never
+  moves the policy: the twin E[r | latent state] scores EPIC 0.041 (0.042 over observed
+  transitions) at 10 x 30 minutes;
+- where an action's effort is booked: the behaviour features of a state mirror the action
+  that led to it, so c_a and a reward c_a / gamma on the state that follows are potential
+  shaping of each other in the latent world (Cao, Cohen and Szpruch 2021 on identifiability
+  in IRL); EPIC over every action at each observed (s, s') scores that twin 0.090 (0 over
+  observed transitions).
+Together 0.099, at the edge of the benchmark's 0.1. The fused features themselves are not the
+limit: the least-squares projection of E[r | latent state] onto them scores 0.009
+(``benchmarks/irl_recovery.py`` prints all of these beside the learners).
 """
 
 from __future__ import annotations
@@ -740,6 +749,57 @@ def _dataset(sessions: list[SimulatedSession], *, config: SimulationConfig,
     dataset = FusedDataset.concat(parts)
     dataset.extras["reward_true"] = truth.true_reward(dataset)
     return dataset.validate()
+
+
+# -- rewards that behaviour cannot tell from the truth ---------------------------------------
+
+
+def effort_after_action(reward: np.ndarray, action_bonus: np.ndarray, prev: np.ndarray, *,
+                        gamma: float) -> np.ndarray:
+    """``reward[N, A]`` with each action's effort c_a booked on the state that follows it.
+
+    r'(s, a) = r(s, a) - c_a + c_prev(s) / gamma, with ``prev[N]`` the action that led to each
+    state. In the latent world prev(s') = a on every move, so this is potential shaping by
+    Phi(s) = -c_prev(s) / gamma (Ng, Harada and Russell 1999) and the soft-optimal policy is
+    the same at every state; EPIC, which scores every action at each (s, s'), still counts it.
+    """
+    bonus = np.asarray(action_bonus, dtype=np.float64)
+    return np.asarray(reward, dtype=np.float64) - bonus[None, :] + (
+        bonus[np.asarray(prev)] / gamma)[:, None]
+
+
+def behavioural_twins(simulation: Simulation) -> dict[str, np.ndarray]:
+    """Rewards r[T, A] on the simulation's steps under which its participants act exactly as
+    they do under the truth: what no learner can tell from the truth, scored by the metrics.
+
+    - ``"conditional mean"``: E[r | latent state, a], the reward the participant plans with,
+      without the rendering noise of the realised features (that noise never depends on the
+      action, so it never moves the policy);
+    - ``"effort after"``: the truth with each action's effort booked on the state that follows
+      it (:func:`effort_after_action`);
+    - ``"both"``: the two together.
+
+    Needs the simulator's own dataset (its ``latent_state`` and ``reward_phase`` extras).
+    """
+    dataset, truth = simulation.dataset, simulation.truth
+    if "latent_state" not in dataset.extras or "reward_phase" not in dataset.extras:
+        raise SimulationError("behavioural twins need the simulator's own dataset, which "
+                              "carries its latent states; use Simulation.dataset")
+    env = EngagementEnvironment(config=simulation.config, settings=simulation.settings)
+    latent = np.asarray(dataset.extras["latent_state"], dtype=np.int64)
+    phase = np.asarray(dataset.extras["reward_phase"], dtype=np.int64)
+    planned_by_phase = np.stack([env.latent_reward(weights, truth.interaction,
+                                                   truth.action_bonus)
+                                 for weights in truth.weights])  # [K, S, A]
+    planned = planned_by_phase[phase, latent]  # [T, A]
+    prev = _factors(latent)["prev"]
+    gamma = simulation.config.gamma
+    return {
+        "conditional mean": planned,
+        "effort after": effort_after_action(truth.reward_table(dataset), truth.action_bonus,
+                                            prev, gamma=gamma),
+        "both": effort_after_action(planned, truth.action_bonus, prev, gamma=gamma),
+    }
 
 
 # -- raw session files ----------------------------------------------------------------------

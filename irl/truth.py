@@ -11,7 +11,8 @@ dataset, so the reward is one fixed function of the state. A value the dataset m
 (no face in the step, say) is scored as ``missing_value_f``, the raw value the participant
 planned with when the feature is unobserved (``smile`` 0.05 with no face); a truth without
 ``missing_value`` (older files) scores it as ``mu_f``, i.e. z = 0. With drift, the weights change at
-given session times: phase ``k`` holds from ``phase_starts_s[k]`` until the next start.
+given session times: phase ``k`` holds for the steps whose window ends after
+``phase_starts_s[k]`` and no later than the next start.
 
 Interface the metrics read (``engage irl eval MODEL --truth DIR/truth.json``)::
 
@@ -121,10 +122,15 @@ class Truth:
         return np.where(valid & np.isfinite(z), z, z_missing[None, :])
 
     def phase_of(self, t_s: np.ndarray) -> np.ndarray:
-        """Phase index per step, [T] int64, from each step's session time."""
+        """Phase index per step, [T] int64, from each step's session time.
+
+        A step's ``t_s`` is the end of its window, so the step whose window ends exactly at
+        a phase start still belongs to the phase before (the participant chose in it with
+        the earlier weights).
+        """
         starts = np.asarray(self.phase_starts_s, dtype=np.float64)
         return np.clip(np.searchsorted(starts, np.asarray(t_s, dtype=np.float64),
-                                       side="right") - 1, 0, len(starts) - 1)
+                                       side="left") - 1, 0, len(starts) - 1)
 
     def state_reward(self, dataset: FusedDataset) -> np.ndarray:
         """The action-free part of the reward per step, [T] float64."""

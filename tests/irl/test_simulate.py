@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import numpy as np
@@ -12,12 +13,19 @@ from fusion.dataset import NO_ACTION, FusedDataset
 from fusion.fuse import fuse_sessions
 from fusion.schema import ACTIONS, DEFAULT_SCHEMA
 from fusion.settings import FusionSettings
+from irl.metrics import epic_distance, transition_epic
 from irl.simulate import (
     DEFAULT_ACTION_BONUS,
     DEFAULT_WEIGHTS,
     DRIFT_WEIGHTS,
+    FACTOR_SIZES,
+    FACTORS,
+    N_LATENT,
+    EngagementEnvironment,
     SimulationConfig,
     SimulationError,
+    behavioural_twins,
+    effort_after_action,
     simulate,
     soft_value_iteration_sparse,
     write_simulation,
@@ -109,6 +117,13 @@ def test_drift_switches_to_the_second_weights_at_drift_at():
     assert phase[:29].max() == 0 and phase[30:].min() == 1
 
 
+def test_truth_scores_each_step_with_the_weights_the_participant_chose_with():
+    drifted = simulate(SimulationConfig(participants=2, minutes=2, seed=1, drift=True))
+    dataset = drifted.dataset
+    np.testing.assert_array_equal(drifted.truth.phase_of(dataset.t_s),
+                                  dataset.extras["reward_phase"])
+
+
 def test_truth_round_trips_through_its_file(small, tmp_path):
     path = small.truth.save(tmp_path / "truth.json")
     loaded = load_truth(tmp_path)
@@ -190,3 +205,44 @@ def test_write_simulation_refuses_a_folder_with_earlier_outputs(small, tmp_path)
 def test_impossible_configs_are_refused(knobs):
     with pytest.raises(SimulationError):
         SimulationConfig(**knobs)
+
+
+def test_booking_effort_on_the_next_state_leaves_the_participant_policy_unchanged(small):
+    env = EngagementEnvironment(config=small.config, settings=small.settings)
+    truth = small.truth
+    reward = env.latent_reward(truth.weights[0], truth.interaction, truth.action_bonus)
+    prev = np.unravel_index(np.arange(N_LATENT), FACTOR_SIZES)[FACTORS.index("prev")]
+    twin = effort_after_action(reward, truth.action_bonus, prev, gamma=small.config.gamma)
+    assert np.abs(twin - reward).max() > 0.4
+    np.testing.assert_allclose(env.solve(twin, 1.0), env.solve(reward, 1.0), atol=1e-9)
+
+
+def test_effort_twin_is_invisible_on_observed_transitions_but_not_to_every_action_epic():
+    simulation = simulate(SimulationConfig(participants=2, minutes=4, seed=5))
+    dataset, gamma = simulation.dataset, simulation.config.gamma
+    truth = simulation.truth.reward_table(dataset)
+    twin = behavioural_twins(simulation)["effort after"]
+    has_next = np.flatnonzero(np.r_[dataset.episode[1:] == dataset.episode[:-1], False])
+    known = has_next[dataset.actions[has_next] >= 0]
+    assert transition_epic(twin, truth, dataset.actions, known, gamma=gamma) < 1e-6
+    every = epic_distance(twin[has_next], truth[has_next], gamma=gamma,
+                          next_a=twin[has_next + 1], next_b=truth[has_next + 1])
+    assert every > 0.03
+
+
+def test_conditional_mean_twin_differs_from_the_truth_only_by_rendering_noise(small):
+    twins = behavioural_twins(small)
+    truth = small.truth.reward_table(small.dataset)
+    difference = twins["conditional mean"] - truth  # [T, A]
+    # The noise is a state term: equal for every action of a step.
+    np.testing.assert_allclose(difference, difference[:, :1].repeat(difference.shape[1], 1),
+                               atol=1e-9)
+    assert 0 < np.abs(difference).mean() < 0.5 * np.abs(truth - truth.mean()).mean()
+
+
+def test_behavioural_twins_refuse_a_dataset_without_latent_states(small):
+    extras = {k: v for k, v in small.dataset.extras.items() if k != "latent_state"}
+    stripped = dataclasses.replace(small, dataset=dataclasses.replace(small.dataset,
+                                                                      extras=extras))
+    with pytest.raises(SimulationError, match="latent states"):
+        behavioural_twins(stripped)
