@@ -50,7 +50,7 @@ import torch
 
 from fusion.dataset import FusedDataset
 from irl.explain import reward_drift
-from irl.metrics import epic_distance, pearson, transition_epic
+from irl.metrics import pearson, recovery_epic
 from irl.rewards import Normaliser
 from irl.simulate import (
     N_ACTIONS,
@@ -67,13 +67,9 @@ GAMMA = 0.95
 
 def epic_pair(learned: np.ndarray, truth: np.ndarray, dataset: FusedDataset
               ) -> tuple[float, float]:
-    """EPIC over every action at the observed (s, s') pairs within episodes, as ``engage irl
-    eval`` computes it, and EPIC over the observed transitions (s, a, s') only."""
-    has_next = np.flatnonzero(np.r_[dataset.episode[1:] == dataset.episode[:-1], False])
-    every = epic_distance(learned[has_next], truth[has_next], gamma=GAMMA,
-                          next_a=learned[has_next + 1], next_b=truth[has_next + 1])
-    known = has_next[dataset.actions[has_next] >= 0]
-    return every, transition_epic(learned, truth, dataset.actions, known, gamma=GAMMA)
+    """EPIC over every action at the observed (s, s') pairs, as ``engage irl eval`` computes
+    it, and over the observed transitions (s, a, s') only."""
+    return recovery_epic(learned, truth, dataset.episode, dataset.actions, gamma=GAMMA)
 
 
 def feature_matching_reward(simulation, dataset: FusedDataset) -> np.ndarray:

@@ -22,6 +22,8 @@ Public API::
     epic_distance(reward_a, reward_b, *, gamma, next_a=None, next_b=None,
                   action_probs=None, seed=0) -> float
     transition_epic(reward_a[T, A], reward_b[T, A], actions[T], index[M], *, gamma) -> float
+    recovery_epic(learned[T, A], truth[T, A], episode[T], actions[T], *, gamma)
+        -> (every action, observed transitions)
     expected_value_difference(true_reward, learned_reward, transitions, initial, *,
                               gamma=None, horizon=None) -> float
     action_nll(log_probs[N, A], actions[N]) -> float;  action_accuracy(...) -> float
@@ -146,6 +148,27 @@ def transition_epic(reward_a: np.ndarray, reward_b: np.ndarray, actions: np.ndar
                                action_probs=probs)[rows, taken]
     rho = pearson(canonical_a, canonical_b)
     return float(np.sqrt(max(0.0, (1.0 - rho) / 2.0)))
+
+
+def recovery_epic(learned: np.ndarray, truth: np.ndarray, episode: np.ndarray,
+                  actions: np.ndarray, *, gamma: float) -> tuple[float, float]:
+    """EPIC of a reward to the truth over a dataset's steps, the two ways Engage prints it.
+
+    ``learned`` and ``truth`` are r[T, A] over the steps; ``episode`` e[T] and ``actions``
+    a[T]. First, every action at each observed pair (s_t, s_t+1) within an episode
+    (:func:`epic_distance` with those next states); second, the observed transitions
+    (s_t, a_t, s_t+1) alone (:func:`transition_epic`), NaN when no step has a known action.
+    """
+    episode = np.asarray(episode)
+    has_next = np.flatnonzero(np.r_[episode[1:] == episode[:-1], False])
+    if has_next.size == 0:
+        raise ValueError("recovery_epic needs at least one step with a next step")
+    every = epic_distance(learned[has_next], truth[has_next], gamma=gamma,
+                          next_a=learned[has_next + 1], next_b=truth[has_next + 1])
+    known = has_next[np.asarray(actions)[has_next] >= 0]
+    observed = (transition_epic(learned, truth, actions, known, gamma=gamma)
+                if known.size else float("nan"))
+    return every, observed
 
 
 def expected_value_difference(true_reward: torch.Tensor, learned_reward: torch.Tensor,

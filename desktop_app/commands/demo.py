@@ -15,6 +15,7 @@ import shutil
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 from sensing.errors import EngageError
 
@@ -118,7 +119,10 @@ def demo_command(args: argparse.Namespace) -> int:
     for row in rows:
         sys.stdout.write("  ".join(f"{row[h]:>15.4f}" if isinstance(row[h], float)
                                    else f"{row[h]:>15}" for h in headers) + "\n")
-    sys.stdout.write("\n")
+    twin_epic, twin_observed = _twin_reference(simulation, gamma=args.gamma)
+    sys.stdout.write(f"{'truth twin':>15}  {twin_epic:>15.4f}  {twin_observed:>15.4f}\n"
+                     "(truth twin: a reward under which the participants act exactly as under "
+                     "the truth, for reference; EPIC counts what behaviour never shows)\n\n")
 
     # The report explains maxent, the best of the three here; its L-BFGS fits are fast
     # enough to retrain per bootstrap resample, drift window and discount.
@@ -129,6 +133,24 @@ def demo_command(args: argparse.Namespace) -> int:
                           seed=args.seed)
     (out / DEMO_MARKER).write_text(json.dumps({
         "participants": config.participants, "minutes": config.minutes, "seed": config.seed,
-        "recovery": rows, "seconds": time.perf_counter() - started}, indent=2))
+        "recovery": rows, "twin_reference": {"EPIC to truth": twin_epic,
+                                             "EPIC observed": twin_observed},
+        "seconds": time.perf_counter() - started}, indent=2))
     say(f"report: {report.resolve()}")
     return 0
+
+
+def _twin_reference(simulation: Any, *, gamma: float) -> tuple[float, float]:
+    """EPIC (every action, observed) of the truth's behavioural twin on the simulator's steps.
+
+    The twin (:func:`irl.simulate.behavioural_twins`, "both") makes the participants act
+    exactly as the truth does, so it shows how much of a learner's EPIC behaviour could never
+    have revealed.
+    """
+    from irl.metrics import recovery_epic
+    from irl.simulate import behavioural_twins
+
+    dataset = simulation.dataset
+    twin = behavioural_twins(simulation)["both"]
+    return recovery_epic(twin, simulation.truth.reward_table(dataset), dataset.episode,
+                         dataset.actions, gamma=gamma)

@@ -127,18 +127,14 @@ def evaluate_against_truth(model: Any, dataset: FusedDataset, truth: Any) -> dic
     not count differences behaviour cannot reveal (:func:`irl.metrics.transition_epic`).
     Pearson compares the reward of the taken actions.
     """
-    from irl.metrics import action_accuracy, action_nll, epic_distance, pearson, transition_epic
+    from irl.metrics import action_accuracy, action_nll, pearson, recovery_epic
 
     learned = model.score_actions(dataset)  # [T, A]
     true_table = np.asarray(truth.reward_table(dataset), dtype=np.float64)  # [T, A]
-    has_next = np.flatnonzero(np.r_[dataset.episode[1:] == dataset.episode[:-1], False])
-    if has_next.size == 0:
+    if not np.any(dataset.episode[1:] == dataset.episode[:-1]):
         raise EngageError("the dataset has no step with a next step; cannot evaluate")
-    epic = epic_distance(learned[has_next], true_table[has_next], gamma=model.gamma,
-                         next_a=learned[has_next + 1], next_b=true_table[has_next + 1])
-    known = has_next[dataset.actions[has_next] >= 0]
-    epic_transitions = transition_epic(learned, true_table, dataset.actions, known,
-                                       gamma=model.gamma) if known.size else float("nan")
+    epic, epic_transitions = recovery_epic(learned, true_table, dataset.episode,
+                                           dataset.actions, gamma=model.gamma)
     log_probs = model.action_log_probs(dataset)
     trained_on = set(model.settings.get("session_ids", []))
     return {

@@ -65,6 +65,8 @@ def test_demo_runs_end_to_end_and_prints_the_recovery_table(tmp_path, capsys):
     assert "EPIC to truth" in printed and str((out / "report.html").resolve()) in printed
     summary = json.loads((out / "engage-demo.json").read_text())
     assert [row["algorithm"] for row in summary["recovery"]] == ["maxent", "iq", "bc"]
+    assert "truth twin" in printed
+    assert 0 < summary["twin_reference"]["EPIC to truth"] < 0.3
     assert all(0.0 <= row["EPIC to truth"] <= 1.0 for row in summary["recovery"])
     assert FusedDataset.load(out / "fused").n_actions == 7
 

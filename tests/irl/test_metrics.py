@@ -12,6 +12,7 @@ from irl.metrics import (
     epic_distance,
     expected_value_difference,
     pearson,
+    recovery_epic,
     transition_epic,
 )
 from irl.tabular import random_mdp
@@ -120,3 +121,23 @@ def test_transition_epic_needs_known_actions():
     actions[5] = -1
     with pytest.raises(ValueError, match="known action"):
         transition_epic(other, other, actions, np.arange(10), gamma=0.9)
+
+
+def test_recovery_epic_pairs_steps_only_within_an_episode():
+    rng = np.random.default_rng(4)
+    truth = rng.normal(size=(40, 3))
+    actions = rng.integers(0, 3, size=40)
+    episode = np.repeat([0, 1], 20)
+    learned = truth.copy()
+    # A different reward on the first step of the second episode would change EPIC if the
+    # pair (19, 20) across the episode end were counted as a move.
+    learned[20] = rng.normal(size=3) * 5
+    inside = np.r_[np.arange(19), np.arange(20, 39)]
+    every, observed = recovery_epic(learned, truth, episode, actions, gamma=0.9)
+    assert every == pytest.approx(epic_distance(
+        learned[inside], truth[inside], gamma=0.9, next_a=learned[inside + 1],
+        next_b=truth[inside + 1]))
+    assert observed == pytest.approx(transition_epic(learned, truth, actions, inside,
+                                                     gamma=0.9))
+    assert recovery_epic(truth, truth, episode, actions, gamma=0.9) == pytest.approx(
+        (0.0, 0.0), abs=1e-6)
