@@ -49,7 +49,9 @@ policy is the same at every latent state):
   observed transitions).
 Together 0.099, at the edge of the benchmark's 0.1. The fused features themselves are not the
 limit: the least-squares projection of E[r | latent state] onto them scores 0.009
-(``benchmarks/irl_recovery.py`` prints all of these beside the learners).
+(``benchmarks/irl_recovery.py`` prints all of these beside the learners). Estimation is:
+maximum-likelihood MaxEnt on the exact latent world (``--latent-oracle``) scores 0.14 (0.11
+observed) with maxent's priors and 0.15 or 0.18 with weaker action priors.
 """
 
 from __future__ import annotations
