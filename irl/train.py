@@ -75,8 +75,8 @@ def check_training_input(dataset: FusedDataset, gamma: float, *, algo: str = "ma
         raise TrainingInputError(
             f"every recorded action is {dataset.schema.actions[int(classes[0])]!r}; "
             "a reward cannot be inferred from a single action class, record longer sessions")
-    if algo == "iq" and transitions_of(dataset.actions, dataset.episode).size == 0:
-        raise TrainingInputError("no step has a next step in its episode; iq needs transitions")
+    if algo == "iq" and transitions_of(dataset.actions, dataset.session).size == 0:
+        raise TrainingInputError("no step has a next step in its session; iq needs transitions")
 
 
 def default_clusters(steps: int) -> int:
@@ -164,7 +164,7 @@ def train(
     elif algo == "iq":
         network = {"n_features": n_features, "n_actions": n_actions, "hidden": hidden}
         iq_fit = fit_iq(x, dataset.actions, dataset.episode, n_actions=n_actions, gamma=gamma,
-                        seed=seed, epochs=epochs or 60, batch_size=batch_size, lr=lr or 3e-3,
+                        seed=seed, session=dataset.session, epochs=epochs or 60, batch_size=batch_size, lr=lr or 3e-3,
                         hidden=hidden, stop_tol=stop_tol, progress=progress,
                         on_progress=on_progress)
         networks = {"iq": iq_fit.networks}

@@ -15,6 +15,15 @@ def test_transitions_leave_out_episode_ends_and_missing_actions():
     assert transitions_of(actions, episode).tolist() == [0, 1, 3]
 
 
+def test_session_ids_let_moves_cross_item_ends():
+    # A click ends an item; with session ids its step keeps the next item's first step.
+    actions = np.array([0, 3, 1, 2, 0])
+    episode = np.array([0, 0, 1, 1, 2])
+    session = np.array([0, 0, 0, 0, 1])
+    assert transitions_of(actions, episode).tolist() == [0, 2]
+    assert transitions_of(actions, session).tolist() == [0, 1, 2]
+
+
 def test_iq_policy_predicts_actions_about_as_well_as_behaviour_cloning(participant):
     data = participant.dataset
     iq = train(data, algo="iq", gamma=0.9, seed=0, progress=False, epochs=30)
