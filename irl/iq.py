@@ -107,7 +107,8 @@ def fit_iq(
 
     ``x`` is x[T, F] standardised states, ``actions`` a[T] (-1 where none), ``episode``
     e[T], ``session`` s[T] (optional: moves then cross item ends within a session; without
-    it episodes may be independent rollouts and moves stay within them). ``chi2_scale`` is c in the r^2 / (4 c) penalty (the paper's alpha = 0.5).
+    it episodes may be independent rollouts and moves stay within them). ``chi2_scale`` is
+    c in the r^2 / (4 c) penalty (the paper's alpha = 0.5).
     ``on_progress`` gets one dict per epoch (:func:`irl.minibatch.train_minibatches`).
     """
     torch.manual_seed(seed)

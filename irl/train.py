@@ -164,9 +164,9 @@ def train(
     elif algo == "iq":
         network = {"n_features": n_features, "n_actions": n_actions, "hidden": hidden}
         iq_fit = fit_iq(x, dataset.actions, dataset.episode, n_actions=n_actions, gamma=gamma,
-                        seed=seed, session=dataset.session, epochs=epochs or 60, batch_size=batch_size, lr=lr or 3e-3,
-                        hidden=hidden, stop_tol=stop_tol, progress=progress,
-                        on_progress=on_progress)
+                        seed=seed, session=dataset.session, epochs=epochs or 60,
+                        batch_size=batch_size, lr=lr or 3e-3, hidden=hidden,
+                        stop_tol=stop_tol, progress=progress, on_progress=on_progress)
         networks = {"iq": iq_fit.networks}
         curve = iq_fit.curve
         settings.update({"epochs": len(curve), "batch_size": batch_size, "lr": lr or 3e-3,
