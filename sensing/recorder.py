@@ -56,8 +56,22 @@ HOUSEKEEPING_INTERVAL_S = 0.05
 
 
 def video_path_for(session_path: Path) -> Path:
-    """The kept raw video next to a session file: ``<id>.mp4``."""
-    return session_path.with_suffix(".mp4")
+    """Where the kept raw video of a session is written: ``<id>.mkv``.
+
+    Matroska (mp4v codec, as before) rather than MP4 because MP4 writes its frame index at
+    the end: a recorder killed with SIGKILL left an MP4 no reader opens, while a Matroska
+    file reads up to the last cluster written.
+    """
+    return session_path.with_suffix(".mkv")
+
+
+def kept_video_for(session_path: Path) -> Path | None:
+    """The kept raw video of a session if there is one: ``<id>.mkv``, or the ``<id>.mp4``
+    of sessions recorded before the kept video moved to Matroska."""
+    for candidate in (video_path_for(session_path), session_path.with_suffix(".mp4")):
+        if candidate.is_file():
+            return candidate
+    return None
 
 
 def video_times_path_for(session_path: Path) -> Path:

@@ -7,8 +7,9 @@ of what was received, written and dropped when it ends. Where pynput cannot list
 warning on stderr says why and the other streams go on. SIGINT and SIGTERM stop it cleanly.
 After SIGKILL the session file still opens and misses at most about the last second: the
 writer commits every 0.1 s, and up to a second of frames may be waiting for the face model.
-A kept ``.mp4`` is not readable after SIGKILL (its index is written at the end); its frame
-times (``.video_t_ns``) are.
+A kept video (``<id>.mkv``, Matroska) reads after SIGKILL up to its last written cluster, and
+its frame times (``<id>.video_t_ns``) up to the last 30 frames; ``resense`` pairs the two by
+frame index and stops where either ends.
 
 ``resense SESSION`` needs a session recorded with ``--keep-video``. It never changes the
 original: it writes a new session (same participant, consent and clock anchor, meta
@@ -72,7 +73,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                              "camera,keyboard,mouse,scroll,markers (or 'none'); without it, "
                              "ask on the terminal")
     parser.add_argument("--keep-video", action="store_true",
-                        help="also keep the raw video as <id>.mp4 (opt-in; enables resense)")
+                        help="also keep the raw video as <id>.mkv (opt-in; enables resense)")
     parser.add_argument("--landmarks", action="store_true",
                         help="also store the 478-point face mesh (opt-in, biometric)")
     parser.add_argument("--marker-port", type=int, default=0, metavar="P",
@@ -316,15 +317,16 @@ def resense_command(args: argparse.Namespace) -> int:
     from sensing.face import FaceAnalyzer
     from sensing.frames import Frame, VideoFileSource
     from sensing.models import resolve_face_model
-    from sensing.recorder import video_path_for, video_times_path_for
+    from sensing.recorder import kept_video_for, video_path_for, video_times_path_for
     from sensing.session import SessionWriter, open_session
 
     with open_session(args.session, args.data_dir) as original:
-        video = video_path_for(original.path)
+        video = kept_video_for(original.path)
         times_path = video_times_path_for(original.path)
-        if not video.is_file() or not times_path.is_file():
-            raise EngageError(f"session {original.id} has no kept video ({video.name}); only "
-                              "sessions recorded with --keep-video can be re-sensed")
+        if video is None or not times_path.is_file():
+            raise EngageError(f"session {original.id} has no kept video "
+                              f"({video_path_for(original.path).name}); only sessions recorded "
+                              "with --keep-video can be re-sensed")
         model_path = resolve_face_model(args.model)
         times = np.fromfile(times_path, dtype="<i8")  # [frames] session t_ns per video frame
         ever_granted = {stream: False for stream in CONSENT_STREAMS}

@@ -34,7 +34,7 @@ from desktop_app.workers import run_in_background
 from sensing.calibration import latest_mapping
 from sensing.expression import expression_summaries
 from sensing.gaze import face_arrays_from_frames
-from sensing.recorder import video_path_for, video_times_path_for
+from sensing.recorder import kept_video_for, video_times_path_for
 from sensing.records import INPUT_KINDS, FaceFrame, InputEvent, Marker
 from sensing.replay import replay
 from sensing.session import open_session
@@ -89,9 +89,9 @@ def load_replay(path: str, model_dir: str | None = None) -> dict[str, Any]:
         "screen": screen or {"width_px": 1920, "height_px": 1080},
         "video": None, "fused": None, "fused_error": "", "reward": None, "reward_error": "",
     }
-    video = video_path_for(Path(path))
+    video = kept_video_for(Path(path))
     times = video_times_path_for(Path(path))
-    if video.is_file() and times.is_file():
+    if video is not None and times.is_file():
         data["video"] = str(video)
         data["video_t_s"] = np.fromfile(times, dtype="<i8") / 1e9                # [V]
     try:

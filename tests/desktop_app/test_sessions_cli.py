@@ -61,7 +61,7 @@ def test_verify_passes_a_good_file_and_fails_a_damaged_one(recorded: SessionWrit
 
 def test_delete_asks_unless_yes_and_removes_side_files(recorded: SessionWriter,
                                                        data_dir: Path) -> None:
-    video = recorded.path.with_suffix(".mp4")
+    video = recorded.path.with_suffix(".mkv")
     video.write_bytes(b"frames")
     refused = engage("sessions", "delete", recorded.session_id, data_dir=data_dir)
     assert refused.returncode == 2 and recorded.path.exists()

@@ -18,10 +18,12 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import numpy as np
 import psutil
 import pytest
 
 from desktop_app.cli import main
+from sensing.recorder import video_path_for, video_times_path_for
 from sensing.session import list_sessions, open_session
 from tests.sensing.display import display_env, xdotool, xvfb_display  # noqa: F401
 from tests.sensing.waiting import wait_until
@@ -247,7 +249,7 @@ def test_resense_writes_a_new_session_from_the_kept_video_at_the_original_times(
     code, stderr = run.finish(timeout_s=120)
     assert code == 0, stderr
     original = run.session_path
-    assert original.with_suffix(".mp4").is_file()
+    assert video_path_for(original).is_file()
     before = sha256(original)
 
     result = subprocess.run(
@@ -263,6 +265,30 @@ def test_resense_writes_a_new_session_from_the_kept_video_at_the_original_times(
         assert list(second.face()["t_ns"]) == list(first.face()["t_ns"])
         assert second.row_count("face") == report["face_rows"] == 72
         assert second.verify()[0]
+
+
+def test_a_kept_video_survives_sigkill_and_resenses_up_to_its_last_frames(
+        data_dir, media, model_env):
+    run = RecordProcess(data_dir, "--video", str(media("single_face.mp4")), "--loop",
+                        "--keep-video", "--consent", "camera")
+    run.line_starting("recording ")
+    original = run.session_path
+    times = video_times_path_for(original)
+    # The times file is flushed every 30 frames: wait for 90 (three flushes) on disk.
+    wait_until(lambda: times.is_file() and times.stat().st_size >= 90 * 8, timeout_s=60)
+    run.process.send_signal(signal.SIGKILL)
+    run.process.wait(timeout=30)
+
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop_app.cli", "--data-dir", str(data_dir), "resense",
+         original.stem], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["face_rows"] >= 30
+    assert report["face_rows"] <= report["frames_recorded"]
+    with open_session(report["path"]) as second:
+        stamps = np.fromfile(times, dtype="<i8")
+        assert list(second.face()["t_ns"]) == list(stamps[: report["face_rows"]])
 
 
 def test_resense_of_a_session_without_video_says_how_to_get_one(data_dir, capsys):
