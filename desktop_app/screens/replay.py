@@ -46,6 +46,29 @@ SCANPATH_WINDOW_S = 2.0
 HEATMAP_BINS = (64, 36)
 FRAME_MS = 40
 TRACE_NAMES = ("smile", "brow_raise", "brow_lower", "jaw_open")
+# Marker labels sit on a few rows near the top of the input panel; a label needs about this
+# share of the panel's width to stay readable.
+MARKER_LABEL_ROWS = (0.92, 0.8, 0.68, 0.56)
+MARKER_LABEL_WIDTH = 1 / 40
+
+
+def place_marker_labels(times_s: list[float], span_s: float) -> list[int | None]:
+    """Row of each marker's label (an index into MARKER_LABEL_ROWS), or None for no label.
+
+    Why: markers often come in bursts (a query submitted, the content hidden and the next
+    shown within a millisecond), and labels drawn at one height covered each other. Each
+    marker, in time order, takes the first row whose last label is far enough to its left;
+    when every row is taken nearby it is drawn as a tick without a label.
+    """
+    gap = max(span_s, 1e-9) * MARKER_LABEL_WIDTH
+    last = [-np.inf] * len(MARKER_LABEL_ROWS)
+    placed: list[int | None] = []
+    for t in times_s:
+        row = next((r for r, end in enumerate(last) if t - end >= gap), None)
+        if row is not None:
+            last[row] = t
+        placed.append(row)
+    return placed
 
 
 def load_replay(path: str, model_dir: str | None = None) -> dict[str, Any]:
@@ -149,6 +172,7 @@ class ReplayScreen(QWidget):
         self.model_dir: str | None = None
         self.t_s = 0.0
         self.duration_s = 0.0
+        self.marker_ticks = 0  # markers drawn as ticks without a label
         self.playing = False
         self._video_busy = False
         self._video_index = -1
@@ -307,10 +331,7 @@ class ReplayScreen(QWidget):
         if len(data["input_t_s"]):
             self.input_plot.plot(data["input_t_s"], data["input_kind"], pen=None, symbol="o",
                                  symbolSize=4, symbolBrush=(40, 40, 40))
-        for t, kind, _payload in data["markers"]:
-            self.input_plot.addItem(pg.InfiniteLine(
-                pos=t, angle=90, pen=pg.mkPen((100, 100, 255), style=Qt.PenStyle.DotLine),
-                label=kind, labelOpts={"position": 0.9, "color": (60, 60, 200)}))
+        self._draw_markers(data["markers"])
         self.fused_plot.clear()
         self.fused_plot.addItem(self.cursors[2])
         self.value_plot.clear()
@@ -332,6 +353,25 @@ class ReplayScreen(QWidget):
         self.expression_plot.setXRange(0, max(self.duration_s, 1.0))
 
     # -- playback ---------------------------------------------------------------------------
+
+    def _draw_markers(self, markers: list[tuple[float, str, Any]]) -> None:
+        """Labelled lines where labels fit (:func:`place_marker_labels`), one tick series for
+        the rest, so a session with thousands of markers stays one plot item, not thousands."""
+        pen = pg.mkPen((100, 100, 255), style=Qt.PenStyle.DotLine)
+        rows = place_marker_labels([t for t, _, _ in markers], self.duration_s)
+        unlabelled = []
+        for (t, kind, _payload), row in zip(markers, rows, strict=True):
+            if row is None:
+                unlabelled.append(t)
+                continue
+            self.input_plot.addItem(pg.InfiniteLine(
+                pos=t, angle=90, pen=pen, label=kind,
+                labelOpts={"position": MARKER_LABEL_ROWS[row], "color": (60, 60, 200)}))
+        self.marker_ticks = len(unlabelled)
+        if unlabelled:
+            top = len(INPUT_KINDS) - 0.5
+            self.input_plot.plot(unlabelled, np.full(len(unlabelled), top), pen=None,
+                                 symbol="t", symbolSize=7, symbolBrush=(100, 100, 255))
 
     @property
     def speed(self) -> float:

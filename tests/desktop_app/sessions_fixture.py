@@ -14,8 +14,9 @@ FULL_CONSENT = {"camera": True, "video": False, "landmarks": False, "keyboard": 
 
 
 def write_session(data_dir: Path, *, participant: str = "P001", seconds: float = 4.0,
-                  rate_hz: float = 30.0) -> Path:
-    """A session with face rows, key and scroll events and content markers."""
+                  rate_hz: float = 30.0, notes: int = 0) -> Path:
+    """A session with face rows, key and scroll events and content markers, plus ``notes``
+    note markers 1.5 ms apart from 1 ms on."""
     writer = SessionWriter.create(data_dir, participant=participant, consent=FULL_CONSENT,
                                   consent_text="test")
     rng = np.random.default_rng(0)
@@ -50,5 +51,8 @@ def write_session(data_dir: Path, *, participant: str = "P001", seconds: float =
                                payload={"content_id": "one", "region": region}))
     writer.write_marker(Marker(t_ns=half + 2000, kind="content_shown",
                                payload={"content_id": "two", "region": region}))
+    for k in range(notes):
+        writer.write_marker(Marker(t_ns=1_000_000 + k * 1_500_000, kind="note",
+                                   payload={"text": f"m{k}"}))
     writer.close()
     return writer.path

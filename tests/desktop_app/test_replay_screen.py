@@ -4,7 +4,12 @@ from __future__ import annotations
 
 import numpy as np
 
-from desktop_app.screens.replay import ReplayScreen, load_replay
+from desktop_app.screens.replay import (
+    MARKER_LABEL_ROWS,
+    ReplayScreen,
+    load_replay,
+    place_marker_labels,
+)
 from tests.desktop_app.sessions_fixture import write_session
 
 
@@ -95,3 +100,31 @@ def test_kept_video_is_shown_beside_the_panels(qtbot, data_dir, media):
     screen.seek(1.0)
     qtbot.waitUntil(lambda: screen._video_index == 30, timeout=10_000)
     assert not screen.video_label.pixmap().isNull()
+
+
+def test_markers_in_a_burst_get_labels_on_different_rows():
+    # query_submitted, content_hidden and content_shown within 2 microseconds, in a 60 s view
+    rows = place_marker_labels([10.0, 10.000001, 10.000002, 30.0], span_s=60.0)
+    assert rows[:3] == [0, 1, 2] and rows[3] == 0
+
+
+def test_markers_beyond_the_label_rows_become_ticks():
+    times = [1.0 + k * 1e-3 for k in range(len(MARKER_LABEL_ROWS) + 3)]
+    rows = place_marker_labels(times, span_s=100.0)
+    assert rows[: len(MARKER_LABEL_ROWS)] == list(range(len(MARKER_LABEL_ROWS)))
+    assert rows[len(MARKER_LABEL_ROWS):] == [None, None, None]
+
+
+def test_a_session_with_thousands_of_markers_draws_few_labelled_lines(qtbot, data_dir):
+    import pyqtgraph as pg
+
+    path = write_session(data_dir, seconds=4.0, notes=2000)
+    screen = ReplayScreen(data_dir)
+    qtbot.addWidget(screen)
+    with qtbot.waitSignal(screen.loaded, timeout=30_000):
+        screen.load(str(path))
+    items = screen.input_plot.items
+    lines = [item for item in items
+             if isinstance(item, pg.InfiniteLine) and item is not screen.cursors[1]]
+    assert len(lines) <= len(MARKER_LABEL_ROWS) / 0.025 + 1
+    assert len(lines) + screen.marker_ticks == len(screen.data["markers"])
