@@ -352,8 +352,6 @@ class ReplayScreen(QWidget):
                                      pen=pg.mkPen((200, 0, 0), width=2), name="reward")
         self.expression_plot.setXRange(0, max(self.duration_s, 1.0))
 
-    # -- playback ---------------------------------------------------------------------------
-
     def _draw_markers(self, markers: list[tuple[float, str, Any]]) -> None:
         """Labelled lines where labels fit (:func:`place_marker_labels`), one tick series for
         the rest, so a session with thousands of markers stays one plot item, not thousands."""
@@ -372,6 +370,8 @@ class ReplayScreen(QWidget):
             top = len(INPUT_KINDS) - 0.5
             self.input_plot.plot(unlabelled, np.full(len(unlabelled), top), pen=None,
                                  symbol="t", symbolSize=7, symbolBrush=(100, 100, 255))
+
+    # -- playback ---------------------------------------------------------------------------
 
     @property
     def speed(self) -> float:

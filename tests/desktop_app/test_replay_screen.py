@@ -6,6 +6,7 @@ import numpy as np
 
 from desktop_app.screens.replay import (
     MARKER_LABEL_ROWS,
+    MARKER_LABEL_WIDTH,
     ReplayScreen,
     load_replay,
     place_marker_labels,
@@ -126,5 +127,5 @@ def test_a_session_with_thousands_of_markers_draws_few_labelled_lines(qtbot, dat
     items = screen.input_plot.items
     lines = [item for item in items
              if isinstance(item, pg.InfiniteLine) and item is not screen.cursors[1]]
-    assert len(lines) <= len(MARKER_LABEL_ROWS) / 0.025 + 1
+    assert len(lines) <= len(MARKER_LABEL_ROWS) / MARKER_LABEL_WIDTH + 1
     assert len(lines) + screen.marker_ticks == len(screen.data["markers"])
