@@ -36,8 +36,12 @@ abstraction but with the dynamics counted from the data, as ``maxent`` must, and
 over all 34 fused features: it separates the cost of estimating the dynamics from the cost
 of clustering.
 
+``--world`` and ``--no-effort`` change the simulated world (its latent factor sizes; queries
+and clicks without cost) to see how the figures move with it; the target is stated for the
+default world.
+
 Run: python benchmarks/irl_recovery.py [--sessions 10] [--minutes 30] [--seed 0]
-                                       [--latent-oracle]
+                                       [--latent-oracle] [--world R,D,L,P,F,Q] [--no-effort]
 """
 
 from __future__ import annotations
@@ -140,8 +144,9 @@ def latent_labels_maxent(simulation) -> np.ndarray:
 def latent_maxent(simulation) -> tuple[np.ndarray, np.ndarray]:
     """Maximum-likelihood MaxEnt IRL on the simulator's latent MDP: weights [F], bias [A].
 
-    The exact latent dynamics (8,064 states, successor lists) and, as features, E[z | latent
-    state] of the plannable features: the right abstraction, which no fused-data method has.
+    The exact latent dynamics (8,064 states by default, successor lists) and, as features,
+    E[z | latent state] of the plannable features: the right abstraction, which no fused-data
+    method has.
     Fitted like ``maxent`` (every demonstrated action's likelihood under the discounted
     soft-optimal policy, L-BFGS, the same priors), so it measures what exact dynamics and
     the right states give, not an optimiser's luck.
@@ -183,17 +188,27 @@ def main() -> None:
     parser.add_argument("--drift-windows", type=int, default=6)
     parser.add_argument("--latent-oracle", action="store_true",
                         help="add MaxEnt on the simulator's latent world (slow, minutes)")
+    parser.add_argument("--world", default=None,
+                        help="latent world sizes of relevance,difficulty,length,progress,"
+                             "fatigue,depth (default: the simulator's)")
+    parser.add_argument("--no-effort", action="store_true",
+                        help="participants whose queries and clicks cost nothing")
     args = parser.parse_args()
+    world = {"effort": not args.no_effort}
+    if args.world:
+        world["sizes"] = (*(int(part) for part in args.world.split(",")), N_ACTIONS)
     torch.set_num_threads(2)
 
     started = time.perf_counter()
     simulation = simulate(SimulationConfig(participants=args.sessions, minutes=args.minutes,
-                                           seed=args.seed))
+                                           seed=args.seed, **world))
     dataset = simulation.dataset
     truth_table = simulation.truth.reward_table(dataset)  # [T, A]
     truth_taken = simulation.truth.true_reward(dataset)
     print(f"simulated {args.sessions} sessions x {args.minutes:g} min: {len(dataset)} steps, "
-          f"{dataset.n_features} features, {dataset.n_actions} actions "
+          f"{dataset.n_features} features, {dataset.n_actions} actions; latent world "
+          f"{simulation.config.sizes[:-1]} "
+          f"({'with' if simulation.config.effort else 'without'} effort costs) "
           f"({time.perf_counter() - started:.1f} s)")
 
     rows = []
@@ -254,7 +269,7 @@ def main() -> None:
           f"<= 0.1 a learner must also make the choices behaviour never shows as the truth does")
 
     drifted = simulate(SimulationConfig(participants=args.sessions, minutes=args.minutes,
-                                        seed=args.seed + 1, drift=True))
+                                        seed=args.seed + 1, drift=True, **world))
     change_s = drifted.truth.phase_starts_s[1]
     for label, data in (("drift injected", drifted.dataset), ("no drift", dataset)):
         began = time.perf_counter()

@@ -10,6 +10,9 @@ Latent world (tabular, 8,064 states, so the participant's soft Q is exact):
 ``relevance`` 0-2 and ``difficulty`` 0-2 and ``length`` 0-1 of the content item shown,
 ``progress`` 0-3 through it, ``fatigue`` 0-3, ``depth`` 0-3 (queries about this item), and
 ``prev`` the action taken in the step that just ended (what the behaviour features show).
+``SimulationConfig.sizes`` gives other numbers of levels (a smaller world keeps the default's
+extremes: its lowest and highest relevance smile alike), for measuring what world size the
+data can support; ``latent_paths`` rolls out any size without rendering.
 Dynamics: ``read`` advances progress (slower for hard and long items), ``scroll_down``
 advances it fast, ``scroll_back`` revisits, ``type_query`` deepens the query and may make
 the item more relevant (a fourth query opens a new item), ``click`` opens a new item,
@@ -51,13 +54,17 @@ Together 0.099, at the edge of the benchmark's 0.1. The fused features themselve
 limit: the least-squares projection of E[r | latent state] onto them scores 0.009
 (``benchmarks/irl_recovery.py`` prints all of these beside the learners). Estimation is:
 maximum-likelihood MaxEnt on the exact latent world (``--latent-oracle``) scores 0.14 (0.11
-observed) with maxent's priors and 0.15 or 0.18 with weaker action priors. With the action
-costs set to zero (no shaping twin; floor 0.045) that oracle scores 0.052, but the same fit
-with transitions counted from the data on the exact latent states scores 0.21 and ``maxent``
-0.29; 40 sessions and 300 clusters bring ``maxent`` only to 0.26, and a learned next-state
-model as the smoothing prior does worse (default costs, exact latent states: 0.29, 0.24
-counted). So the limit is estimating dynamics over 2,000-3,000 visited latent states, with
-clusters that cannot see an item's relevance or progress, not the metric.
+observed) with maxent's priors. Without effort costs (``effort=False``; floor 0.045) that
+oracle scores 0.052, the same fit with transitions counted on the exact latent states 0.21
+and ``maxent`` 0.29. Told the exact latent state and its conditional feature means
+(``benchmarks/irl_world_size.py``, no effort costs), counted transitions score 0.19 here
+(2,157 states visited) against 0.02 exact, and 0.07 on a 336-state world (``sizes``
+2, 2, 1, 3, 2, 2, 7; 210 visited) against 0.01; with effort costs the exact fit there scores
+0.10 over every action (0.01 observed). Yet on that small world rendered and fused
+(``irl_recovery.py --world 2,2,1,3,2,2 --no-effort``) ``maxent`` scores 0.32 and ``iq`` 0.60,
+and the exact latent states as its clusters 0.12 (a one-off probe merging the states that
+differ only in ``progress``: 0.29). So dynamics estimation limits the default world, and
+beyond it the clusters, which cannot see how far through an item the participant is.
 """
 
 from __future__ import annotations
@@ -141,6 +148,8 @@ class SimulationConfig:
     face_hz: float = FACE_HZ
     noise: float = 1.0
     interaction: float = 0.0
+    sizes: tuple[int, ...] = FACTOR_SIZES  # latent factor sizes, in the order of FACTORS
+    effort: bool = True  # type_query and click cost DEFAULT_ACTION_BONUS; False: no cost
 
     def __post_init__(self) -> None:
         if int(self.participants) < 1:
@@ -156,6 +165,7 @@ class SimulationConfig:
                                   f"{self.drift_at}")
         if self.face_hz * self.step_s < 4:
             raise SimulationError("face_hz x step_s must give at least 4 face rows per step")
+        object.__setattr__(self, "sizes", check_sizes(self.sizes))
 
     @property
     def steps(self) -> int:
@@ -165,83 +175,107 @@ class SimulationConfig:
 # -- latent world ---------------------------------------------------------------------------
 
 
-def _factors(index: np.ndarray) -> dict[str, np.ndarray]:
-    return dict(zip(FACTORS, np.unravel_index(index, FACTOR_SIZES), strict=True))
+def _factors(index: np.ndarray, sizes: tuple[int, ...] = FACTOR_SIZES
+             ) -> dict[str, np.ndarray]:
+    return dict(zip(FACTORS, np.unravel_index(index, sizes), strict=True))
 
 
-def _index(factors: dict[str, np.ndarray]) -> np.ndarray:
-    return np.ravel_multi_index(tuple(np.asarray(factors[name]) for name in FACTORS),
-                                FACTOR_SIZES)
+def _index(factors: dict[str, np.ndarray], sizes: tuple[int, ...] = FACTOR_SIZES
+           ) -> np.ndarray:
+    return np.ravel_multi_index(tuple(np.asarray(factors[name]) for name in FACTORS), sizes)
 
 
-def _read_advance(difficulty: np.ndarray, length: np.ndarray) -> np.ndarray:
-    """Chance that one step of reading finishes a quarter of the item."""
-    return np.array([0.4, 0.28, 0.18])[difficulty] * np.where(length == 1, 0.5, 1.0)
+def _scaled(level: np.ndarray, size: int, top: int) -> np.ndarray:
+    """A factor's level mapped onto the default world's range 0..top, so a smaller world
+    keeps the default's extremes (its lowest and highest levels mean the same)."""
+    return np.asarray(level) * top / max(size - 1, 1)
 
 
-def _transitions() -> tuple[np.ndarray, np.ndarray]:
+def _read_advance(difficulty: np.ndarray, length: np.ndarray, levels: int = 3) -> np.ndarray:
+    """Chance that one step of reading finishes a part of the item."""
+    rate = np.array([0.4, 0.28, 0.18])[np.rint(_scaled(difficulty, levels, 2)).astype(int)]
+    return rate * np.where(length == 1, 0.5, 1.0)
+
+
+def check_sizes(sizes: tuple[int, ...]) -> tuple[int, ...]:
+    """Validate latent factor sizes (one per name in :data:`FACTORS`, ``prev`` = 7 actions)."""
+    sizes = tuple(int(size) for size in sizes)
+    if len(sizes) != len(FACTORS) or min(sizes) < 1 or sizes[-1] != N_ACTIONS:
+        raise SimulationError(f"latent factor sizes must be {len(FACTORS)} positive numbers for "
+                              f"{', '.join(FACTORS)}, the last {N_ACTIONS}; got {sizes}")
+    if sizes[FACTORS.index("progress")] < 2 or sizes[FACTORS.index("depth")] < 2:
+        raise SimulationError("progress and depth need at least 2 levels each")
+    return sizes
+
+
+def _transitions(sizes: tuple[int, ...] = FACTOR_SIZES) -> tuple[np.ndarray, np.ndarray]:
     """Sparse latent dynamics: ``next_state[S, A, K]`` int64 and ``prob[S, A, K]`` float64.
 
     Each (s, a) has at most K successors (unused slots have probability 0); built by
-    enumerating independent factor changes, all states at once.
+    enumerating independent factor changes, all states at once. ``sizes`` (see
+    :func:`check_sizes`) shrinks or grows the world; the default is the one sessions render.
     """
-    states = np.arange(N_LATENT)
-    base = _factors(states)
-    new_items = [(r, d, n) for r in range(3) for d in range(3) for n in range(2)]
+    n_latent = int(np.prod(sizes))
+    relevance, difficulty, length, progress, fatigue, depth, _ = sizes
+    states = np.arange(n_latent)
+    base = _factors(states, sizes)
+    new_items = [(r, d, n) for r in range(relevance) for d in range(difficulty)
+                 for n in range(length)]
     per_action: list[list[tuple[np.ndarray, dict[str, np.ndarray]]]] = []
     for action in range(N_ACTIONS):
-        ones = np.ones(N_LATENT)
-        start = dict(base, prev=np.full(N_LATENT, action))
+        ones = np.ones(n_latent)
+        start = dict(base, prev=np.full(n_latent, action))
         outcomes: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
         # Content: what the action does to item, progress and depth.
         if action == A_CLICK:
             for r, d, n in new_items:
                 outcomes.append((ones / len(new_items), dict(
-                    start, relevance=np.full(N_LATENT, r), difficulty=np.full(N_LATENT, d),
-                    length=np.full(N_LATENT, n), progress=np.zeros(N_LATENT, int),
-                    depth=np.zeros(N_LATENT, int))))
+                    start, relevance=np.full(n_latent, r), difficulty=np.full(n_latent, d),
+                    length=np.full(n_latent, n), progress=np.zeros(n_latent, int),
+                    depth=np.zeros(n_latent, int))))
         elif action == A_TYPE:
-            deep = base["depth"] >= 3
-            up = np.minimum(base["relevance"] + 1, 2)
-            outcomes.append((np.where(deep, 0.0, 0.6), dict(start, depth=np.minimum(
-                base["depth"] + 1, 3))))
-            outcomes.append((np.where(deep, 0.0, 0.4), dict(start, depth=np.minimum(
-                base["depth"] + 1, 3), relevance=up)))
+            deep = base["depth"] >= depth - 1
+            up = np.minimum(base["relevance"] + 1, relevance - 1)
+            deeper = np.minimum(base["depth"] + 1, depth - 1)
+            outcomes.append((np.where(deep, 0.0, 0.6), dict(start, depth=deeper)))
+            outcomes.append((np.where(deep, 0.0, 0.4), dict(start, depth=deeper, relevance=up)))
             for r, d, n in new_items:
                 outcomes.append((np.where(deep, 1.0 / len(new_items), 0.0), dict(
-                    start, relevance=np.full(N_LATENT, r), difficulty=np.full(N_LATENT, d),
-                    length=np.full(N_LATENT, n), progress=np.zeros(N_LATENT, int),
-                    depth=np.zeros(N_LATENT, int))))
+                    start, relevance=np.full(n_latent, r), difficulty=np.full(n_latent, d),
+                    length=np.full(n_latent, n), progress=np.zeros(n_latent, int),
+                    depth=np.zeros(n_latent, int))))
         elif action in (A_READ, A_DOWN, A_BACK):
             if action == A_READ:
-                move, step = _read_advance(base["difficulty"], base["length"]), 1
+                move, step = _read_advance(base["difficulty"], base["length"], difficulty), 1
             else:
-                move, step = np.full(N_LATENT, 0.85), (1 if action == A_DOWN else -1)
-            moved = np.clip(base["progress"] + step, 0, 3)
+                move, step = np.full(n_latent, 0.85), (1 if action == A_DOWN else -1)
+            moved = np.clip(base["progress"] + step, 0, progress - 1)
             outcomes.append((move, dict(start, progress=moved)))
             outcomes.append((1.0 - move, dict(start)))
         else:
             outcomes.append((ones, dict(start)))
-        # Fatigue: rest lowers it, anything else may raise it.
+        # Fatigue: rest lowers it, anything else may raise it (per level of the default's
+        # four, so fewer levels are climbed as fast on the same 0..3 scale).
         tire = {A_ABSENT: 0.0, A_LOOK_AWAY: 0.0, A_TYPE: 0.06, A_CLICK: 0.03, A_BACK: 0.03,
-                A_DOWN: 0.03, A_READ: 0.035}[action]
+                A_DOWN: 0.03, A_READ: 0.035}[action] * float(_scaled(1, fatigue, 3))
         rest = {A_ABSENT: 0.35, A_LOOK_AWAY: 0.15}.get(action, 0.0)
         combined = []
         for prob, factors in outcomes:
-            fatigue = factors["fatigue"]
+            tired = factors["fatigue"]
             if rest:
-                combined.append((prob * rest, dict(factors, fatigue=np.maximum(fatigue - 1, 0))))
+                combined.append((prob * rest, dict(factors, fatigue=np.maximum(tired - 1, 0))))
                 combined.append((prob * (1 - rest), factors))
             else:
-                combined.append((prob * tire, dict(factors, fatigue=np.minimum(fatigue + 1, 3))))
+                combined.append((prob * tire, dict(factors, fatigue=np.minimum(
+                    tired + 1, fatigue - 1))))
                 combined.append((prob * (1 - tire), factors))
         per_action.append(combined)
     width = max(len(outcomes) for outcomes in per_action)
-    next_state = np.zeros((N_LATENT, N_ACTIONS, width), dtype=np.int64)  # [S, A, K]
-    prob = np.zeros((N_LATENT, N_ACTIONS, width))  # [S, A, K]
+    next_state = np.zeros((n_latent, N_ACTIONS, width), dtype=np.int64)  # [S, A, K]
+    prob = np.zeros((n_latent, N_ACTIONS, width))  # [S, A, K]
     for action, outcomes in enumerate(per_action):
         for k, (p, factors) in enumerate(outcomes):
-            next_state[:, action, k] = _index(factors)
+            next_state[:, action, k] = _index(factors, sizes)
             prob[:, action, k] = p
     return next_state, prob
 
@@ -264,28 +298,36 @@ def _blink_rate(fatigue: np.ndarray) -> np.ndarray:
     return 0.25 + 0.15 * np.asarray(fatigue)
 
 
-def _feature_means(step_s: float, rows: int) -> dict[str, np.ndarray]:
-    """E[feature | latent state] for the features a reward may weigh, each [S] float64."""
-    f = _factors(np.arange(N_LATENT))
+def _feature_means(step_s: float, rows: int, sizes: tuple[int, ...] = FACTOR_SIZES
+                   ) -> dict[str, np.ndarray]:
+    """E[feature | latent state] for the features a reward may weigh, each [S] float64.
+
+    In a world of other ``sizes`` relevance, difficulty and fatigue are read on the default
+    world's scales (:func:`_scaled`); only the default world is rendered into sessions.
+    """
+    f = _factors(np.arange(int(np.prod(sizes))), sizes)
     prev = f["prev"]
     absent, away = prev == A_ABSENT, prev == A_LOOK_AWAY
     engaged = np.isin(prev, (A_READ, A_DOWN, A_TYPE))
     reading = np.isin(prev, (A_READ, A_DOWN, A_BACK))
-    unfinished = f["progress"] < 3
+    unfinished = f["progress"] < sizes[FACTORS.index("progress")] - 1
+    relevance = _scaled(f["relevance"], sizes[FACTORS.index("relevance")], 1)
+    difficulty = _scaled(f["difficulty"], sizes[FACTORS.index("difficulty")], 1)
+    fatigue = _scaled(f["fatigue"], sizes[FACTORS.index("fatigue")], 3)
     blink_cap = 3
     return {
         "face_present_share": np.where(absent, ABSENT_PRESENT_ROWS / rows, 1.0),
         "gaze_on_screen_share": np.where(
             away, LOOK_AWAY_ON_ROWS / rows, np.where(absent, 1.0, 1.0 - np.minimum(
-                np.round(rows * 0.03 * f["fatigue"]), rows // 2 - 1) / rows)),
-        "smile": 0.05 + 0.3 * (f["relevance"] / 2) * unfinished * engaged,
-        "brow_lower": 0.05 + 0.3 * (f["difficulty"] / 2) * reading,
+                np.round(rows * 0.03 * fatigue), rows // 2 - 1) / rows)),
+        "smile": 0.05 + 0.3 * relevance * unfinished * engaged,
+        "brow_lower": 0.05 + 0.3 * difficulty * reading,
         "brow_raise": 0.05 + 0.2 * (prev == A_TYPE),
         "jaw_open": 0.03 + 0.1 * (prev == A_TYPE),
         "blink_rate_hz": np.where(absent, 0.0, _truncated_poisson_mean(
-            _blink_rate(f["fatigue"]) * step_s, blink_cap) / step_s),
+            _blink_rate(fatigue) * step_s, blink_cap) / step_s),
         "query_depth": f["depth"].astype(np.float64),
-        "head_pitch_mean_deg": np.where(away, 8.0, -5.0 - 2.0 * f["fatigue"]),
+        "head_pitch_mean_deg": np.where(away, 8.0, -5.0 - 2.0 * fatigue),
         "key_rate_hz": np.where(prev == A_TYPE, (6.0 + 0.3 + 1.0) / step_s, 0.0),
         "scroll_up_px": np.where(prev == A_BACK, 3.5, 0.0),  # in scroll units; scaled later
         "scroll_down_px": np.where(prev == A_DOWN, 3.5, 0.0),
@@ -336,9 +378,9 @@ class EngagementEnvironment:
     means: dict[str, np.ndarray] = field(init=False)
 
     def __post_init__(self) -> None:
-        self.next_state, self.prob = _transitions()
+        self.next_state, self.prob = _transitions(self.sizes)
         rows = self.rows_per_step
-        self.means = _feature_means(self.config.step_s, rows)
+        self.means = _feature_means(self.config.step_s, rows, self.sizes)
         for name in ("scroll_up_px", "scroll_down_px"):
             self.means[name] = self.means[name] * self.settings.scroll_px_per_unit
         # Standardisation constants: spread of the conditional means over latent states,
@@ -353,10 +395,18 @@ class EngagementEnvironment:
         # What the participant plans with for a face feature when no face is seen: its mean
         # over the `absent` states (exact where constant there, e.g. smile 0.05; head pitch
         # varies with fatigue, so its average). Other features: the mean, z = 0.
-        absent = _factors(np.arange(N_LATENT))["prev"] == A_ABSENT
+        absent = _factors(np.arange(self.n_latent), self.sizes)["prev"] == A_ABSENT
         self.missing_value = mean.copy()
         for name in FACE_ROW_FEATURES:
             self.missing_value[FEATURE_NAMES.index(name)] = float(self.means[name][absent].mean())
+
+    @property
+    def sizes(self) -> tuple[int, ...]:
+        return self.config.sizes
+
+    @property
+    def n_latent(self) -> int:
+        return int(np.prod(self.sizes))
 
     @property
     def rows_per_step(self) -> int:
@@ -378,7 +428,7 @@ class EngagementEnvironment:
         z = {name: (values - self.feature_mean[FEATURE_NAMES.index(name)])
              / self.feature_scale[FEATURE_NAMES.index(name)]
              for name, values in self.means.items()}
-        reward = np.zeros(N_LATENT)
+        reward = np.zeros(self.n_latent)
         for name, values in z.items():
             reward += weights[FEATURE_NAMES.index(name)] * values
         if interaction is not None:
@@ -433,11 +483,17 @@ class SimulatedSession:
 def _render_step(rng: np.random.Generator, latent: dict[str, int], step: int, *,
                  config: SimulationConfig, settings: FusionSettings, pointer: list[float],
                  content: dict[str, Any], next_content_id: list[int]) -> StepRender:
-    """Draw the raw quantities of step ``step``, whose behaviour is ``latent['prev']``."""
+    """Draw the raw quantities of step ``step``, whose behaviour is ``latent['prev']``.
+
+    Factor levels are read on the default world's scales (:func:`_scaled`), as
+    :func:`_feature_means` reads them.
+    """
     rows = int(round(config.face_hz * config.step_s))
     step_ns = int(round(config.step_s * 1e9))
     t0 = step * step_ns
-    prev, fatigue = latent["prev"], latent["fatigue"]
+    sizes = dict(zip(FACTORS, config.sizes, strict=True))
+    prev = latent["prev"]
+    fatigue = float(_scaled(latent["fatigue"], sizes["fatigue"], 3))
     noise = config.noise
 
     # Shares are drawn with fixed counts (not binomially) so that the reward-bearing shares
@@ -472,14 +528,16 @@ def _render_step(rng: np.random.Generator, latent: dict[str, int], step: int, *,
 
     engaged = prev in (A_READ, A_DOWN, A_TYPE)
     reading = prev in (A_READ, A_DOWN, A_BACK)
-    unfinished = latent["progress"] < 3
+    unfinished = latent["progress"] < sizes["progress"] - 1
     jitter = 0.01 * noise
 
     def level(mean: float) -> float:
         return float(np.clip(mean + rng.normal(0, jitter), 0.0, 1.0))
 
-    smile = level(0.05 + 0.3 * (latent["relevance"] / 2) * unfinished * engaged)
-    brow_lower = level(0.05 + 0.3 * (latent["difficulty"] / 2) * reading)
+    relevance = float(_scaled(latent["relevance"], sizes["relevance"], 1))
+    difficulty = float(_scaled(latent["difficulty"], sizes["difficulty"], 1))
+    smile = level(0.05 + 0.3 * relevance * unfinished * engaged)
+    brow_lower = level(0.05 + 0.3 * difficulty * reading)
     brow_raise = level(0.05 + 0.2 * (prev == A_TYPE))
     jaw_open = level(0.03 + 0.1 * (prev == A_TYPE))
 
@@ -527,7 +585,7 @@ def _render_step(rng: np.random.Generator, latent: dict[str, int], step: int, *,
         next_content_id[0] += 1
         markers.append(Marker(t_ns=at(0.95), kind="content_shown", payload={
             "content_id": content["id"], "region": [200, 100, 1200, 800],
-            "words": ITEM_WORDS[latent["length"]]}))
+            "words": ITEM_WORDS[round(float(_scaled(latent["length"], sizes["length"], 1)))]}))
     return StepRender(present=present, on_screen=on_screen, yaw_deg=yaw, pitch_deg=pitch,
                       distance_mm=float(600.0 + 15.0 * fatigue + noise * rng.normal(0, 5.0)),
                       blink=blink, smile=smile, brow_raise=brow_raise, brow_lower=brow_lower,
@@ -641,14 +699,15 @@ def simulate_session(env: EngagementEnvironment, policies: list[np.ndarray],
                      drift_step: int | None) -> SimulatedSession:
     """Roll one participant forward with Boltzmann policies (one per reward phase)."""
     config = env.config
+    sizes = dict(zip(FACTORS, env.sizes, strict=True))
     steps = config.steps
     latent = np.zeros(steps, dtype=np.int64)
     actions = np.full(steps, NO_ACTION, dtype=np.int64)
     phase = np.zeros(steps, dtype=np.int64)
-    first_item = rng.integers(0, [3, 3, 2])
+    first_item = rng.integers(0, [sizes["relevance"], sizes["difficulty"], sizes["length"]])
     state = int(_index({"relevance": first_item[0], "difficulty": first_item[1],
                         "length": first_item[2], "progress": 0, "fatigue": 0, "depth": 0,
-                        "prev": A_READ}))
+                        "prev": A_READ}, env.sizes))
     renders: list[StepRender] = []
     pointer = [960.0, 540.0]
     content: dict[str, Any] = {"id": "item-0000"}
@@ -656,11 +715,11 @@ def simulate_session(env: EngagementEnvironment, policies: list[np.ndarray],
     for t in range(steps):
         latent[t] = state
         phase[t] = 0 if drift_step is None or t < drift_step else 1
-        factors = {name: int(v) for name, v in _factors(np.array(state)).items()}
+        factors = {name: int(v) for name, v in _factors(np.array(state), env.sizes).items()}
         content["opens_next"] = False
         if t > 0 and factors["prev"] == A_TYPE:
-            previous = _factors(np.array(latent[t - 1]))
-            content["opens_next"] = int(previous["depth"]) >= 3
+            previous = _factors(np.array(latent[t - 1]), env.sizes)
+            content["opens_next"] = int(previous["depth"]) >= sizes["depth"] - 1
         renders.append(_render_step(rng, factors, t, config=config, settings=env.settings,
                                     pointer=pointer, content=content,
                                     next_content_id=next_content_id))
@@ -674,6 +733,35 @@ def simulate_session(env: EngagementEnvironment, policies: list[np.ndarray],
     return SimulatedSession(participant=participant, session_id=session_id, latent=latent,
                             actions=actions, phase=phase, renders=renders, states=states,
                             valid=valid, episode=item)
+
+
+def latent_paths(env: EngagementEnvironment, policy: np.ndarray, rng: np.random.Generator, *,
+                 sessions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Latent states, actions and session index of ``sessions`` rollouts of ``policy[S, A]``,
+    each ``env.config.steps`` long and started like :func:`simulate_session` (a random item,
+    nothing read, rested, reading): no rendering, so any world size works. The last step of
+    each session has action -1. Why: to measure what recovery the data allow when the learner
+    sees the exact latent state, separately from what the fused features hide.
+    """
+    steps = env.config.steps
+    sizes = dict(zip(FACTORS, env.sizes, strict=True))
+    latent = np.zeros((sessions, steps), dtype=np.int64)
+    actions = np.full((sessions, steps), NO_ACTION, dtype=np.int64)
+    for n in range(sessions):
+        item = rng.integers(0, [sizes["relevance"], sizes["difficulty"], sizes["length"]])
+        state = int(_index({"relevance": item[0], "difficulty": item[1], "length": item[2],
+                            "progress": 0, "fatigue": 0, "depth": 0, "prev": A_READ},
+                           env.sizes))
+        for t in range(steps):
+            latent[n, t] = state
+            if t == steps - 1:
+                break
+            action = int(rng.choice(N_ACTIONS, p=policy[state]))
+            actions[n, t] = action
+            k = int(rng.choice(env.prob.shape[2], p=env.prob[state, action]))
+            state = int(env.next_state[state, action, k])
+    session = np.repeat(np.arange(sessions), steps)
+    return latent.reshape(-1), actions.reshape(-1), session
 
 
 @dataclass
@@ -699,11 +787,12 @@ def build_truth(env: EngagementEnvironment, *, drift_start_s: float | None,
         feature_names=FEATURE_NAMES, action_names=ACTIONS, weights=np.stack(phases),
         feature_mean=env.feature_mean, feature_scale=env.feature_scale,
         missing_value=env.missing_value,
-        action_bonus=np.array([DEFAULT_ACTION_BONUS.get(name, 0.0) for name in ACTIONS]),
+        action_bonus=np.array([DEFAULT_ACTION_BONUS.get(name, 0.0) if env.config.effort
+                               else 0.0 for name in ACTIONS]),
         phase_starts_s=tuple(starts),
         interaction=("smile", "query_depth", interaction) if interaction else None,
         parameters={"simulation": asdict(env.config), "fusion_settings": env.settings.to_dict(),
-                    "latent_factors": dict(zip(FACTORS, FACTOR_SIZES, strict=True))},
+                    "latent_factors": dict(zip(FACTORS, env.sizes, strict=True))},
         seed=seed,
     )
 
@@ -800,7 +889,7 @@ def behavioural_twins(simulation: Simulation) -> dict[str, np.ndarray]:
                                                    truth.action_bonus)
                                  for weights in truth.weights])  # [K, S, A]
     planned = planned_by_phase[phase, latent]  # [T, A]
-    prev = _factors(latent)["prev"]
+    prev = _factors(latent, env.sizes)["prev"]
     gamma = simulation.config.gamma
     return {
         "conditional mean": planned,

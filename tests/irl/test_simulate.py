@@ -26,6 +26,7 @@ from irl.simulate import (
     SimulationError,
     behavioural_twins,
     effort_after_action,
+    latent_paths,
     simulate,
     soft_value_iteration_sparse,
     write_simulation,
@@ -201,7 +202,9 @@ def test_write_simulation_refuses_a_folder_with_earlier_outputs(small, tmp_path)
 
 
 @pytest.mark.parametrize("knobs", [{"participants": 0}, {"minutes": -1.0}, {"gamma": 1.0},
-                                   {"rationality": 0.0}, {"drift_at": 1.5}])
+                                   {"rationality": 0.0}, {"drift_at": 1.5},
+                                   {"sizes": (2, 2, 1, 3, 2, 2)}, {"sizes": (2, 2, 1, 3, 2, 2, 5)},
+                                   {"sizes": (2, 2, 1, 1, 2, 2, 7)}])
 def test_impossible_configs_are_refused(knobs):
     with pytest.raises(SimulationError):
         SimulationConfig(**knobs)
@@ -246,3 +249,52 @@ def test_behavioural_twins_refuse_a_dataset_without_latent_states(small):
                                                                       extras=extras))
     with pytest.raises(SimulationError, match="latent states"):
         behavioural_twins(stripped)
+
+
+SMALL_WORLD = (2, 2, 1, 3, 2, 2, 7)
+
+
+def test_a_smaller_world_has_proper_dynamics_and_keeps_the_default_scales():
+    config = SimulationConfig(participants=1, minutes=1, sizes=SMALL_WORLD)
+    env = EngagementEnvironment(config=config, settings=FusionSettings())
+    assert env.n_latent == int(np.prod(SMALL_WORLD)) == env.next_state.shape[0]
+    np.testing.assert_allclose(env.prob.sum(axis=2), 1.0, atol=1e-12)
+    assert env.next_state.max() < env.n_latent
+    default = EngagementEnvironment(config=SimulationConfig(), settings=FusionSettings())
+    for name in ("smile", "brow_lower", "head_pitch_mean_deg"):  # extremes mean the same
+        assert env.means[name].min() == pytest.approx(default.means[name].min())
+        assert env.means[name].max() == pytest.approx(default.means[name].max())
+
+
+def test_latent_paths_follow_the_policy_and_the_dynamics():
+    config = SimulationConfig(participants=3, minutes=2, sizes=SMALL_WORLD)
+    env = EngagementEnvironment(config=config, settings=FusionSettings())
+    policy = np.zeros((env.n_latent, 7))
+    policy[:, ACTIONS.index("scroll_down")] = 1.0  # always scroll down: progress only rises
+    latent, actions, session = latent_paths(env, policy, np.random.default_rng(0), sessions=3)
+    assert latent.shape == actions.shape == session.shape == (3 * config.steps,)
+    last = np.r_[session[1:] != session[:-1], True]
+    assert (actions[last] == NO_ACTION).all() and (actions[~last] >= 0).all()
+    progress = np.unravel_index(latent, SMALL_WORLD)[FACTORS.index("progress")]
+    assert progress.max() == 2 and (np.diff(progress)[session[1:] == session[:-1]] >= 0).all()
+    again = latent_paths(env, policy, np.random.default_rng(0), sessions=3)
+    np.testing.assert_array_equal(again[0], latent)
+
+
+def test_a_smaller_world_renders_sessions_that_fuse_back(tmp_path):
+    simulation = simulate(SimulationConfig(participants=1, minutes=1, seed=2, sizes=SMALL_WORLD))
+    assert simulation.truth.parameters["latent_factors"]["progress"] == 3
+    paths = write_simulation(simulation, tmp_path / "sim")
+    fused, failures = fuse_sessions(sorted(paths["sessions"].glob("*.sqlite")),
+                                    settings=FusionSettings(step_s=1.0), processes=1,
+                                    progress=False)
+    assert not failures
+    np.testing.assert_array_equal(fused.actions, simulation.dataset.actions)
+    np.testing.assert_allclose(fused.states, simulation.dataset.states, atol=1e-4)
+
+
+def test_without_effort_queries_and_clicks_cost_nothing():
+    simulation = simulate(SimulationConfig(participants=1, minutes=1, seed=0, effort=False))
+    assert not simulation.truth.action_bonus.any()
+    table = simulation.truth.reward_table(simulation.dataset)
+    np.testing.assert_array_equal(table, table[:, :1].repeat(table.shape[1], axis=1))
