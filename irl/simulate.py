@@ -11,8 +11,9 @@ Latent world (tabular, 8,064 states, so the participant's soft Q is exact):
 ``progress`` 0-3 through it, ``fatigue`` 0-3, ``depth`` 0-3 (queries about this item), and
 ``prev`` the action taken in the step that just ended (what the behaviour features show).
 ``SimulationConfig.sizes`` gives other numbers of levels (a smaller world keeps the default's
-extremes: its lowest and highest relevance smile alike), for measuring what world size the
-data can support; ``latent_paths`` rolls out any size without rendering.
+extremes: its least and most relevant items draw the same smiles as the default's), to
+measure what world size the data can support; ``latent_paths`` rolls one out without
+rendering.
 Dynamics: ``read`` advances progress (slower for hard and long items), ``scroll_down``
 advances it fast, ``scroll_back`` revisits, ``type_query`` deepens the query and may make
 the item more relevant (a fourth query opens a new item), ``click`` opens a new item,
@@ -213,7 +214,7 @@ def _transitions(sizes: tuple[int, ...] = FACTOR_SIZES) -> tuple[np.ndarray, np.
 
     Each (s, a) has at most K successors (unused slots have probability 0); built by
     enumerating independent factor changes, all states at once. ``sizes`` (see
-    :func:`check_sizes`) shrinks or grows the world; the default is the one sessions render.
+    :func:`check_sizes`) shrinks or grows the world.
     """
     n_latent = int(np.prod(sizes))
     relevance, difficulty, length, progress, fatigue, depth, _ = sizes
@@ -303,7 +304,7 @@ def _feature_means(step_s: float, rows: int, sizes: tuple[int, ...] = FACTOR_SIZ
     """E[feature | latent state] for the features a reward may weigh, each [S] float64.
 
     In a world of other ``sizes`` relevance, difficulty and fatigue are read on the default
-    world's scales (:func:`_scaled`); only the default world is rendered into sessions.
+    world's scales (:func:`_scaled`), as :func:`_render_step` draws them.
     """
     f = _factors(np.arange(int(np.prod(sizes))), sizes)
     prev = f["prev"]
