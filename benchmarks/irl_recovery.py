@@ -117,11 +117,25 @@ def best_linear_reward(simulation) -> np.ndarray:
     return (x @ coefficients[:-1])[:, None] + truth.action_bonus[None, :]
 
 
+def fit_linear_head(mdp, labels: np.ndarray, actions: np.ndarray):
+    """A linear reward head fitted on ``mdp`` (whose state features it reads) to the steps'
+    states ``labels[T]`` and ``actions[T]``, with ``maxent``'s objective and priors."""
+    from irl.maxent import L2_ACTION, L2_WEIGHTS, fit_action_likelihood
+    from irl.rewards import LinearReward
+
+    n_states, n_features = mdp.features.shape
+    known = actions >= 0
+    counts = np.bincount(labels[known] * N_ACTIONS + actions[known],
+                         minlength=n_states * N_ACTIONS).reshape(n_states, N_ACTIONS)
+    head = LinearReward(n_features, N_ACTIONS)
+    fit_action_likelihood(mdp, torch.from_numpy(counts.astype(np.float64)), head=head,
+                          gamma=GAMMA, l2=L2_WEIGHTS, l2_action=L2_ACTION)
+    return head
+
+
 def latent_labels_maxent(simulation) -> np.ndarray:
     """r[T, A]: ``maxent``'s fit on the exact latent states as its abstraction, with the
     transitions counted from the data and a linear reward over all standardised features."""
-    from irl.maxent import L2_ACTION, L2_WEIGHTS, fit_action_likelihood
-    from irl.rewards import LinearReward
     from irl.tabular import TabularMDP, empirical_mdp
 
     dataset = simulation.dataset
@@ -130,15 +144,21 @@ def latent_labels_maxent(simulation) -> np.ndarray:
     labels = np.searchsorted(visited, dataset.extras["latent_state"])
     transitions, initial = empirical_mdp(labels, dataset.actions, dataset.session,
                                          n_states=visited.size, n_actions=N_ACTIONS)
-    mdp = TabularMDP(transitions, initial, torch.from_numpy(means))
-    known = dataset.actions >= 0
-    counts = np.bincount(labels[known] * N_ACTIONS + dataset.actions[known],
-                         minlength=visited.size * N_ACTIONS).reshape(visited.size, N_ACTIONS)
-    head = LinearReward(x.shape[1], N_ACTIONS)
-    fit_action_likelihood(mdp, torch.from_numpy(counts.astype(np.float64)), head=head,
-                          gamma=GAMMA, l2=L2_WEIGHTS, l2_action=L2_ACTION)
+    head = fit_linear_head(TabularMDP(transitions, initial, torch.from_numpy(means)), labels,
+                           dataset.actions)
     with torch.no_grad():
         return head.to(torch.float64)(torch.from_numpy(x.astype(np.float64))).numpy()
+
+
+def exact_mdp(env: EngagementEnvironment, features: np.ndarray):
+    """The simulator's latent MDP with its exact (sparse) transitions and ``features[S, G]``."""
+    from irl.soft_bellman import SparseTransitions
+    from irl.tabular import TabularMDP
+
+    transitions = SparseTransitions(next_state=torch.from_numpy(env.next_state),
+                                    prob=torch.from_numpy(env.prob))
+    return TabularMDP(transitions, torch.full((env.n_latent,), 1.0 / env.n_latent,
+                                              dtype=torch.float64), torch.from_numpy(features))
 
 
 def latent_maxent(simulation) -> tuple[np.ndarray, np.ndarray]:
@@ -152,29 +172,12 @@ def latent_maxent(simulation) -> tuple[np.ndarray, np.ndarray]:
     the right states give, not an optimiser's luck.
     """
     from fusion.schema import FEATURE_NAMES
-    from irl.maxent import L2_ACTION, L2_WEIGHTS, fit_action_likelihood
-    from irl.rewards import LinearReward
-    from irl.soft_bellman import SparseTransitions
-    from irl.tabular import TabularMDP
 
     env = EngagementEnvironment(config=simulation.config, settings=simulation.settings)
-    names = sorted(env.means)
+    names, z = env.standardised_means()  # z[S, G]
     columns = [FEATURE_NAMES.index(name) for name in names]
-    z = np.stack([(env.means[n] - env.feature_mean[c]) / env.feature_scale[c]
-                  for n, c in zip(names, columns, strict=True)], axis=1)  # z[S, G]
-    n_states = z.shape[0]
-    transitions = SparseTransitions(next_state=torch.from_numpy(env.next_state),
-                                    prob=torch.from_numpy(env.prob))
-    mdp = TabularMDP(transitions, torch.full((n_states,), 1.0 / n_states, dtype=torch.float64),
-                     torch.from_numpy(z))
     dataset = simulation.dataset
-    latent, actions = dataset.extras["latent_state"], dataset.actions
-    known = actions >= 0
-    counts = np.bincount(latent[known] * N_ACTIONS + actions[known],
-                         minlength=n_states * N_ACTIONS).reshape(n_states, N_ACTIONS)
-    head = LinearReward(len(columns), N_ACTIONS)
-    fit_action_likelihood(mdp, torch.from_numpy(counts.astype(np.float64)), head=head,
-                          gamma=GAMMA, l2=L2_WEIGHTS, l2_action=L2_ACTION)
+    head = fit_linear_head(exact_mdp(env, z), dataset.extras["latent_state"], dataset.actions)
     weights = np.zeros(len(FEATURE_NAMES))
     weights[columns] = head.weight.detach().numpy()
     return weights, head.action_bias.detach().numpy().astype(np.float64)

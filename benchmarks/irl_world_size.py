@@ -34,14 +34,11 @@ import time
 
 import numpy as np
 import torch
+from irl_recovery import GAMMA, exact_mdp, fit_linear_head  # sibling script in benchmarks/
 
-from fusion.schema import ACTIONS, FEATURE_NAMES
 from fusion.settings import FusionSettings
-from irl.maxent import L2_ACTION, L2_WEIGHTS, fit_action_likelihood
 from irl.metrics import recovery_epic
-from irl.rewards import LinearReward
 from irl.simulate import (
-    DEFAULT_ACTION_BONUS,
     DEFAULT_WEIGHTS,
     FACTOR_SIZES,
     N_ACTIONS,
@@ -49,29 +46,11 @@ from irl.simulate import (
     SimulationConfig,
     latent_paths,
 )
-from irl.soft_bellman import SparseTransitions
 from irl.tabular import TabularMDP, empirical_mdp
 
-GAMMA = 0.95
 
-
-def standardised_means(env: EngagementEnvironment) -> np.ndarray:
-    """z[S, G]: the plannable features' conditional means, standardised as the truth is."""
-    columns = [FEATURE_NAMES.index(name) for name in sorted(env.means)]
-    return np.stack([(env.means[name] - env.feature_mean[c]) / env.feature_scale[c]
-                     for name, c in zip(sorted(env.means), columns, strict=True)], axis=1)
-
-
-def fit_linear(mdp: TabularMDP, labels: np.ndarray, actions: np.ndarray,
-               features: np.ndarray) -> np.ndarray:
-    """r[T, A] at each step of a maxent-style fit of a linear reward on ``mdp``."""
-    n_states = features.shape[0]
-    known = actions >= 0
-    counts = np.bincount(labels[known] * N_ACTIONS + actions[known],
-                         minlength=n_states * N_ACTIONS).reshape(n_states, N_ACTIONS)
-    head = LinearReward(features.shape[1], N_ACTIONS)
-    fit_action_likelihood(mdp, torch.from_numpy(counts.astype(np.float64)), head=head,
-                          gamma=GAMMA, l2=L2_WEIGHTS, l2_action=L2_ACTION)
+def reward_at_steps(head, features: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """r[T, A] of a fitted linear head at each step's state ``labels[T]``."""
     with torch.no_grad():
         return head.to(torch.float64)(torch.from_numpy(features[labels])).numpy()
 
@@ -79,33 +58,29 @@ def fit_linear(mdp: TabularMDP, labels: np.ndarray, actions: np.ndarray,
 def world_row(sizes: tuple[int, ...], *, effort: bool, sessions: int, minutes: float,
               seed: int) -> dict[str, float]:
     """Simulate one world and fit both ways; the figures of one printed row."""
-    config = SimulationConfig(participants=sessions, minutes=minutes, seed=seed, sizes=sizes)
+    config = SimulationConfig(participants=sessions, minutes=minutes, seed=seed, sizes=sizes,
+                              effort=effort)
     env = EngagementEnvironment(config=config, settings=FusionSettings())
-    bonus = np.array([DEFAULT_ACTION_BONUS.get(name, 0.0) if effort else 0.0
-                      for name in ACTIONS])
-    truth = env.latent_reward(env.weight_vector(DEFAULT_WEIGHTS), None, bonus)  # [S, A]
+    truth = env.latent_reward(env.weight_vector(DEFAULT_WEIGHTS), None,
+                              env.action_bonus)  # [S, A]
     policy = env.solve(truth, config.rationality)
     latent, actions, session = latent_paths(env, policy, np.random.default_rng(seed),
                                             sessions=sessions)
-    z = standardised_means(env)
+    _, z = env.standardised_means()
     visited, labels = np.unique(latent, return_inverse=True)
     row: dict[str, float] = {"states": float(env.n_latent), "visited": float(visited.size)}
 
     began = time.perf_counter()
     transitions, initial = empirical_mdp(labels, actions, session, n_states=visited.size,
                                          n_actions=N_ACTIONS)
-    counted = fit_linear(TabularMDP(transitions, initial, torch.from_numpy(z[visited])),
-                         labels, actions, z[visited])
+    head = fit_linear_head(TabularMDP(transitions, initial, torch.from_numpy(z[visited])),
+                           labels, actions)
+    counted = reward_at_steps(head, z[visited], labels)
     row["counted"], row["counted_observed"] = recovery_epic(
         counted, truth[latent], session, actions, gamma=GAMMA)
     row["counted_s"] = time.perf_counter() - began
 
-    exact_mdp = TabularMDP(
-        SparseTransitions(next_state=torch.from_numpy(env.next_state),
-                          prob=torch.from_numpy(env.prob)),
-        torch.full((env.n_latent,), 1.0 / env.n_latent, dtype=torch.float64),
-        torch.from_numpy(z))
-    exact = fit_linear(exact_mdp, latent, actions, z)
+    exact = reward_at_steps(fit_linear_head(exact_mdp(env, z), latent, actions), z, latent)
     row["exact"], row["exact_observed"] = recovery_epic(exact, truth[latent], session, actions,
                                                         gamma=GAMMA)
     return row

@@ -222,6 +222,15 @@ def _transitions(sizes: tuple[int, ...] = FACTOR_SIZES) -> tuple[np.ndarray, np.
     base = _factors(states, sizes)
     new_items = [(r, d, n) for r in range(relevance) for d in range(difficulty)
                  for n in range(length)]
+
+    def new_item(start: dict[str, np.ndarray], chance: np.ndarray
+                 ) -> list[tuple[np.ndarray, dict[str, np.ndarray]]]:
+        """Outcomes opening each possible item (equally likely), with ``chance`` in all."""
+        return [(chance / len(new_items), dict(
+            start, relevance=np.full(n_latent, r), difficulty=np.full(n_latent, d),
+            length=np.full(n_latent, n), progress=np.zeros(n_latent, int),
+            depth=np.zeros(n_latent, int))) for r, d, n in new_items]
+
     per_action: list[list[tuple[np.ndarray, dict[str, np.ndarray]]]] = []
     for action in range(N_ACTIONS):
         ones = np.ones(n_latent)
@@ -229,22 +238,14 @@ def _transitions(sizes: tuple[int, ...] = FACTOR_SIZES) -> tuple[np.ndarray, np.
         outcomes: list[tuple[np.ndarray, dict[str, np.ndarray]]] = []
         # Content: what the action does to item, progress and depth.
         if action == A_CLICK:
-            for r, d, n in new_items:
-                outcomes.append((ones / len(new_items), dict(
-                    start, relevance=np.full(n_latent, r), difficulty=np.full(n_latent, d),
-                    length=np.full(n_latent, n), progress=np.zeros(n_latent, int),
-                    depth=np.zeros(n_latent, int))))
+            outcomes.extend(new_item(start, ones))
         elif action == A_TYPE:
             deep = base["depth"] >= depth - 1
             up = np.minimum(base["relevance"] + 1, relevance - 1)
             deeper = np.minimum(base["depth"] + 1, depth - 1)
             outcomes.append((np.where(deep, 0.0, 0.6), dict(start, depth=deeper)))
             outcomes.append((np.where(deep, 0.0, 0.4), dict(start, depth=deeper, relevance=up)))
-            for r, d, n in new_items:
-                outcomes.append((np.where(deep, 1.0 / len(new_items), 0.0), dict(
-                    start, relevance=np.full(n_latent, r), difficulty=np.full(n_latent, d),
-                    length=np.full(n_latent, n), progress=np.zeros(n_latent, int),
-                    depth=np.zeros(n_latent, int))))
+            outcomes.extend(new_item(start, np.where(deep, 1.0, 0.0)))
         elif action in (A_READ, A_DOWN, A_BACK):
             if action == A_READ:
                 move, step = _read_advance(base["difficulty"], base["length"], difficulty), 1
@@ -307,14 +308,15 @@ def _feature_means(step_s: float, rows: int, sizes: tuple[int, ...] = FACTOR_SIZ
     world's scales (:func:`_scaled`), as :func:`_render_step` draws them.
     """
     f = _factors(np.arange(int(np.prod(sizes))), sizes)
+    size = dict(zip(FACTORS, sizes, strict=True))
     prev = f["prev"]
     absent, away = prev == A_ABSENT, prev == A_LOOK_AWAY
     engaged = np.isin(prev, (A_READ, A_DOWN, A_TYPE))
     reading = np.isin(prev, (A_READ, A_DOWN, A_BACK))
-    unfinished = f["progress"] < sizes[FACTORS.index("progress")] - 1
-    relevance = _scaled(f["relevance"], sizes[FACTORS.index("relevance")], 1)
-    difficulty = _scaled(f["difficulty"], sizes[FACTORS.index("difficulty")], 1)
-    fatigue = _scaled(f["fatigue"], sizes[FACTORS.index("fatigue")], 3)
+    unfinished = f["progress"] < size["progress"] - 1
+    relevance = _scaled(f["relevance"], size["relevance"], 1)
+    difficulty = _scaled(f["difficulty"], size["difficulty"], 1)
+    fatigue = _scaled(f["fatigue"], size["fatigue"], 3)
     blink_cap = 3
     return {
         "face_present_share": np.where(absent, ABSENT_PRESENT_ROWS / rows, 1.0),
@@ -410,8 +412,38 @@ class EngagementEnvironment:
         return int(np.prod(self.sizes))
 
     @property
+    def action_bonus(self) -> np.ndarray:
+        """c_a [A] of the true reward: the default efforts, or none without ``effort``."""
+        return np.array([DEFAULT_ACTION_BONUS.get(name, 0.0) if self.config.effort else 0.0
+                         for name in ACTIONS])
+
+    def first_state(self, rng: np.random.Generator) -> int:
+        """A session's first latent state: a random item, nothing read, rested, reading."""
+        size = dict(zip(FACTORS, self.sizes, strict=True))
+        item = rng.integers(0, [size["relevance"], size["difficulty"], size["length"]])
+        return int(_index({"relevance": item[0], "difficulty": item[1], "length": item[2],
+                           "progress": 0, "fatigue": 0, "depth": 0, "prev": A_READ},
+                          self.sizes))
+
+    def step(self, rng: np.random.Generator, policy: np.ndarray, state: int) -> tuple[int, int]:
+        """The action drawn from ``policy[S, A]`` at ``state`` and the state it leads to."""
+        action = int(rng.choice(N_ACTIONS, p=policy[state]))
+        k = int(rng.choice(self.prob.shape[2], p=self.prob[state, action]))
+        return action, int(self.next_state[state, action, k])
+
+    @property
     def rows_per_step(self) -> int:
         return int(round(self.config.face_hz * self.config.step_s))
+
+    def standardised_means(self) -> tuple[list[str], np.ndarray]:
+        """The plannable features' names (sorted) and z[S, G], their conditional means
+        standardised as the truth standardises them: the features of an oracle that sees
+        the latent state."""
+        names = sorted(self.means)
+        columns = [FEATURE_NAMES.index(name) for name in names]
+        z = np.stack([(self.means[name] - self.feature_mean[c]) / self.feature_scale[c]
+                      for name, c in zip(names, columns, strict=True)], axis=1)
+        return names, z
 
     def weight_vector(self, weights: dict[str, float]) -> np.ndarray:
         """Weights by feature name -> [F] over the schema, checking every name is plannable."""
@@ -700,15 +732,12 @@ def simulate_session(env: EngagementEnvironment, policies: list[np.ndarray],
                      drift_step: int | None) -> SimulatedSession:
     """Roll one participant forward with Boltzmann policies (one per reward phase)."""
     config = env.config
-    sizes = dict(zip(FACTORS, env.sizes, strict=True))
+    opens_at_depth = env.sizes[FACTORS.index("depth")] - 1
     steps = config.steps
     latent = np.zeros(steps, dtype=np.int64)
     actions = np.full(steps, NO_ACTION, dtype=np.int64)
     phase = np.zeros(steps, dtype=np.int64)
-    first_item = rng.integers(0, [sizes["relevance"], sizes["difficulty"], sizes["length"]])
-    state = int(_index({"relevance": first_item[0], "difficulty": first_item[1],
-                        "length": first_item[2], "progress": 0, "fatigue": 0, "depth": 0,
-                        "prev": A_READ}, env.sizes))
+    state = env.first_state(rng)
     renders: list[StepRender] = []
     pointer = [960.0, 540.0]
     content: dict[str, Any] = {"id": "item-0000"}
@@ -720,16 +749,13 @@ def simulate_session(env: EngagementEnvironment, policies: list[np.ndarray],
         content["opens_next"] = False
         if t > 0 and factors["prev"] == A_TYPE:
             previous = _factors(np.array(latent[t - 1]), env.sizes)
-            content["opens_next"] = int(previous["depth"]) >= sizes["depth"] - 1
+            content["opens_next"] = int(previous["depth"]) >= opens_at_depth
         renders.append(_render_step(rng, factors, t, config=config, settings=env.settings,
                                     pointer=pointer, content=content,
                                     next_content_id=next_content_id))
         if t == steps - 1:
             break
-        action = int(rng.choice(N_ACTIONS, p=policies[phase[t]][state]))
-        actions[t] = action
-        k = int(rng.choice(env.prob.shape[2], p=env.prob[state, action]))
-        state = int(env.next_state[state, action, k])
+        actions[t], state = env.step(rng, policies[phase[t]], state)
     states, valid, item = _features(renders, config=config, settings=env.settings)
     return SimulatedSession(participant=participant, session_id=session_id, latent=latent,
                             actions=actions, phase=phase, renders=renders, states=states,
@@ -739,28 +765,22 @@ def simulate_session(env: EngagementEnvironment, policies: list[np.ndarray],
 def latent_paths(env: EngagementEnvironment, policy: np.ndarray, rng: np.random.Generator, *,
                  sessions: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Latent states, actions and session index of ``sessions`` rollouts of ``policy[S, A]``,
-    each ``env.config.steps`` long and started like :func:`simulate_session` (a random item,
-    nothing read, rested, reading): no rendering, so any world size works. The last step of
+    each ``env.config.steps`` long and started and stepped as :func:`simulate_session` does
+    (:meth:`EngagementEnvironment.first_state`, :meth:`EngagementEnvironment.step`), but
+    without rendering. The last step of
     each session has action -1. Why: to measure what recovery the data allow when the learner
     sees the exact latent state, separately from what the fused features hide.
     """
     steps = env.config.steps
-    sizes = dict(zip(FACTORS, env.sizes, strict=True))
     latent = np.zeros((sessions, steps), dtype=np.int64)
     actions = np.full((sessions, steps), NO_ACTION, dtype=np.int64)
     for n in range(sessions):
-        item = rng.integers(0, [sizes["relevance"], sizes["difficulty"], sizes["length"]])
-        state = int(_index({"relevance": item[0], "difficulty": item[1], "length": item[2],
-                            "progress": 0, "fatigue": 0, "depth": 0, "prev": A_READ},
-                           env.sizes))
+        state = env.first_state(rng)
         for t in range(steps):
             latent[n, t] = state
             if t == steps - 1:
                 break
-            action = int(rng.choice(N_ACTIONS, p=policy[state]))
-            actions[n, t] = action
-            k = int(rng.choice(env.prob.shape[2], p=env.prob[state, action]))
-            state = int(env.next_state[state, action, k])
+            actions[n, t], state = env.step(rng, policy, state)
     session = np.repeat(np.arange(sessions), steps)
     return latent.reshape(-1), actions.reshape(-1), session
 
@@ -788,8 +808,7 @@ def build_truth(env: EngagementEnvironment, *, drift_start_s: float | None,
         feature_names=FEATURE_NAMES, action_names=ACTIONS, weights=np.stack(phases),
         feature_mean=env.feature_mean, feature_scale=env.feature_scale,
         missing_value=env.missing_value,
-        action_bonus=np.array([DEFAULT_ACTION_BONUS.get(name, 0.0) if env.config.effort
-                               else 0.0 for name in ACTIONS]),
+        action_bonus=env.action_bonus,
         phase_starts_s=tuple(starts),
         interaction=("smile", "query_depth", interaction) if interaction else None,
         parameters={"simulation": asdict(env.config), "fusion_settings": env.settings.to_dict(),
