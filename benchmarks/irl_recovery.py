@@ -60,7 +60,9 @@ from irl.simulate import (
     N_ACTIONS,
     EngagementEnvironment,
     SimulationConfig,
+    SimulationError,
     behavioural_twins,
+    check_sizes,
     simulate,
     simulate_session,
 )
@@ -91,6 +93,17 @@ def feature_matching_reward(simulation, dataset: FusedDataset) -> np.ndarray:
     baseline = normaliser.transform(random_states, random_valid).mean(axis=0)
     weights = expert - baseline
     return normaliser.transform(dataset.states, dataset.valid) @ weights
+
+
+def world_sizes(text: str) -> tuple[int, ...]:
+    """``R,D,L,P,F,Q`` -> the latent factor sizes with ``prev``; an argparse type, so a bad
+    value is one usage error (exit 2)."""
+    try:
+        return check_sizes((*(int(part) for part in text.split(",")), N_ACTIONS))
+    except (ValueError, SimulationError) as error:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not six level counts R,D,L,P,F,Q such as 2,2,1,3,2,2 ({error})"
+        ) from None
 
 
 def latent_state_means(dataset: FusedDataset, x: np.ndarray
@@ -191,7 +204,7 @@ def main() -> None:
     parser.add_argument("--drift-windows", type=int, default=6)
     parser.add_argument("--latent-oracle", action="store_true",
                         help="add MaxEnt on the simulator's latent world (slow, minutes)")
-    parser.add_argument("--world", default=None,
+    parser.add_argument("--world", type=world_sizes, default=None,
                         help="latent world sizes of relevance,difficulty,length,progress,"
                              "fatigue,depth (default: the simulator's)")
     parser.add_argument("--no-effort", action="store_true",
@@ -199,7 +212,7 @@ def main() -> None:
     args = parser.parse_args()
     world = {"effort": not args.no_effort}
     if args.world:
-        world["sizes"] = (*(int(part) for part in args.world.split(",")), N_ACTIONS)
+        world["sizes"] = args.world
     torch.set_num_threads(2)
 
     started = time.perf_counter()

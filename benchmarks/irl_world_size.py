@@ -34,7 +34,12 @@ import time
 
 import numpy as np
 import torch
-from irl_recovery import GAMMA, exact_mdp, fit_linear_head  # sibling script in benchmarks/
+from irl_recovery import (  # sibling script in benchmarks/
+    GAMMA,
+    exact_mdp,
+    fit_linear_head,
+    world_sizes,
+)
 
 from fusion.settings import FusionSettings
 from irl.metrics import recovery_epic
@@ -92,8 +97,9 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=30.0)
     parser.add_argument("--seed", type=int, default=0)
     default_world = ",".join(str(size) for size in FACTOR_SIZES[:-1])
-    parser.add_argument("--worlds", nargs="+",
-                        default=[default_world, "2,2,2,3,2,3", "2,2,1,3,2,2"],
+    parser.add_argument("--worlds", nargs="+", type=world_sizes,
+                        default=[world_sizes(text) for text in
+                                 (default_world, "2,2,2,3,2,3", "2,2,1,3,2,2")],
                         help="sizes of relevance,difficulty,length,progress,fatigue,depth")
     args = parser.parse_args()
     torch.set_num_threads(2)
@@ -102,8 +108,8 @@ def main() -> None:
           f"the learner is told the exact latent state")
     print(f"\n{'world':<14}{'effort':>7}{'states':>8}{'visited':>9}{'counted':>10}"
           f"{'observed':>10}{'exact':>9}{'observed':>10}{'counted s':>11}")
-    for world in args.worlds:
-        sizes = (*(int(part) for part in world.split(",")), N_ACTIONS)
+    for sizes in args.worlds:
+        world = ",".join(str(size) for size in sizes[:-1])
         for effort in (False, True):
             row = world_row(sizes, effort=effort, sessions=args.sessions,
                             minutes=args.minutes, seed=args.seed)
