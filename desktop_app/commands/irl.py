@@ -2,8 +2,10 @@
 
 ``train`` fits maxent, iq or bc to a fused dataset and writes a model folder; ``score``
 prints each step's reward as CSV; ``eval`` compares a model with a simulator's known truth
-(EPIC distance, Pearson, action NLL and accuracy) as a table or one JSON object; ``report``
-writes the self-contained HTML explanation.
+(EPIC distance, Pearson, action NLL and accuracy) or, on a real study's data where no truth
+exists, checks only how well it predicts the actions of a dataset (ideally one held out from
+training) against the dataset's own action base rates; as a table or one JSON object;
+``report`` writes the self-contained HTML explanation.
 
 torch and the IRL modules are imported inside the handlers: importing torch costs seconds,
 and every ``engage`` invocation imports this module to register the sub-command.
@@ -54,12 +56,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     score.add_argument("--out", default=None, help="write the CSV here instead of stdout")
     score.set_defaults(handler=score_command)
 
-    evaluate = actions.add_parser("eval", help="compare a model with a simulation's truth")
+    evaluate = actions.add_parser(
+        "eval", help="compare a model with a simulation's truth, or check its action "
+                     "predictions on (held-out) data")
     evaluate.add_argument("model", metavar="MODEL")
-    evaluate.add_argument("--truth", required=True, metavar="TRUTH",
-                          help="truth.json written by `engage simulate` (or its folder)")
+    evaluate.add_argument("--truth", default=None, metavar="TRUTH",
+                          help="truth.json written by `engage simulate` (or its folder); "
+                               "without it only the action predictions are checked")
     evaluate.add_argument("--dataset", default=None, metavar="DATASET",
-                          help="dataset to evaluate on (default: the dataset/ beside TRUTH)")
+                          help="dataset to evaluate on (default: the dataset/ beside TRUTH; "
+                               "required without --truth)")
     evaluate.add_argument("--json", action="store_true", help="print one JSON object")
     evaluate.set_defaults(handler=eval_command)
 
@@ -119,15 +125,50 @@ def score_command(args: argparse.Namespace) -> int:
     return 0
 
 
+def evaluate_prediction(model: Any, dataset: FusedDataset) -> dict[str, Any]:
+    """How well ``model``'s policy predicts the labelled actions of ``dataset``.
+
+    What a real study can check, having no true reward: action NLL and accuracy beside the
+    same figures for the dataset's own action base rates (always guessing the commonest
+    action, with its frequencies as probabilities), a reference the model must beat to have
+    learned anything about states. The base rates are fitted on the evaluated data itself, so
+    they are an optimistic reference on held-out data.
+    """
+    from irl.metrics import action_accuracy, action_nll
+
+    known = dataset.actions[dataset.actions >= 0]
+    if known.size == 0:
+        raise EngageError("the dataset has no step with an action label; fuse it with action "
+                          "labels (engage fuse) before evaluating")
+    frequencies = np.bincount(known, minlength=dataset.n_actions) / known.size
+    with np.errstate(divide="ignore"):
+        base_rates = np.broadcast_to(np.log(frequencies), (len(dataset), dataset.n_actions))
+    log_probs = model.action_log_probs(dataset)
+    trained_on = set(model.settings.get("session_ids", []))
+    return {
+        "algo": model.algo,
+        "steps": len(dataset),
+        "labelled_steps": int(known.size),
+        "nll": action_nll(log_probs, dataset.actions),
+        "accuracy": action_accuracy(log_probs, dataset.actions),
+        "nll_base_rates": action_nll(base_rates, dataset.actions),
+        "accuracy_base_rates": action_accuracy(base_rates, dataset.actions),
+        "linear_explained_variance": model.linear_weights()["explained_variance"],
+        "held_out": not (trained_on & set(dataset.session_ids)),
+        "gamma": model.gamma,
+    }
+
+
 def evaluate_against_truth(model: Any, dataset: FusedDataset, truth: Any) -> dict[str, Any]:
     """Recovery and prediction metrics of ``model`` on ``dataset`` against ``truth``.
 
     ``epic`` uses the dataset's observed state pairs (s_t, s_t+1 in one episode) with every
     action as coverage; ``epic_transitions`` only the observed (s_t, a_t, s_t+1), which does
     not count differences behaviour cannot reveal (:func:`irl.metrics.transition_epic`).
-    Pearson compares the reward of the taken actions.
+    Pearson compares the reward of the taken actions. The prediction metrics are those of
+    :func:`evaluate_prediction`.
     """
-    from irl.metrics import action_accuracy, action_nll, pearson, recovery_epic
+    from irl.metrics import pearson, recovery_epic
 
     learned = model.score_actions(dataset)  # [T, A]
     true_table = np.asarray(truth.reward_table(dataset), dtype=np.float64)  # [T, A]
@@ -135,19 +176,11 @@ def evaluate_against_truth(model: Any, dataset: FusedDataset, truth: Any) -> dic
         raise EngageError("the dataset has no step with a next step; cannot evaluate")
     epic, epic_transitions = recovery_epic(learned, true_table, dataset.episode,
                                            dataset.actions, gamma=model.gamma)
-    log_probs = model.action_log_probs(dataset)
-    trained_on = set(model.settings.get("session_ids", []))
     return {
-        "algo": model.algo,
-        "steps": len(dataset),
+        **evaluate_prediction(model, dataset),
         "epic": epic,
         "epic_transitions": epic_transitions,
         "pearson": pearson(model.score(dataset), truth.true_reward(dataset)),
-        "nll": action_nll(log_probs, dataset.actions),
-        "accuracy": action_accuracy(log_probs, dataset.actions),
-        "linear_explained_variance": model.linear_weights()["explained_variance"],
-        "held_out": not (trained_on & set(dataset.session_ids)),
-        "gamma": model.gamma,
     }
 
 
@@ -155,27 +188,43 @@ def eval_command(args: argparse.Namespace) -> int:
     from irl.model_io import RewardModel
     from irl.truth import load_truth
 
+    if args.truth is None and args.dataset is None:
+        raise EngageError("engage irl eval needs --truth (a simulation's truth.json) or "
+                          "--dataset (a fused dataset to check the action predictions on)")
     model = RewardModel.load(args.model)
-    truth = load_truth(args.truth)
-    truth_path = Path(args.truth)
-    folder = Path(args.dataset) if args.dataset else (
-        truth_path if truth_path.is_dir() else truth_path.parent) / "dataset"
+    truth = load_truth(args.truth) if args.truth is not None else None
+    if args.dataset is not None:
+        folder = Path(args.dataset)
+    else:
+        truth_path = Path(args.truth)
+        folder = (truth_path if truth_path.is_dir() else truth_path.parent) / "dataset"
     dataset = FusedDataset.load(folder)
-    result = evaluate_against_truth(model, dataset, truth)
+    if truth is None:
+        result = {**evaluate_prediction(model, dataset),
+                  "epic": None, "epic_transitions": None, "pearson": None}
+    else:
+        result = evaluate_against_truth(model, dataset, truth)
     if args.json:
         sys.stdout.write(json.dumps(result) + "\n")
         return 0
-    rows = [("algorithm", result["algo"]), ("steps", str(result["steps"])),
-            ("EPIC distance (0 best, 1 worst)", f"{result['epic']:.4f}"),
-            ("EPIC on observed transitions", f"{result['epic_transitions']:.4f}"),
-            ("Pearson r of rewards", f"{result['pearson']:.4f}"),
-            ("action NLL (nats)", f"{result['nll']:.4f}"),
-            ("action accuracy", f"{result['accuracy']:.4f}"),
-            ("linear head R^2", f"{result['linear_explained_variance']:.4f}"),
-            ("held out from training", "yes" if result["held_out"] else "no")]
+    rows = [("algorithm", result["algo"]),
+            ("steps (with an action label)", f"{result['steps']} ({result['labelled_steps']})")]
+    if truth is not None:
+        rows += [("EPIC distance (0 best, 1 worst)", f"{result['epic']:.4f}"),
+                 ("EPIC on observed transitions", f"{result['epic_transitions']:.4f}"),
+                 ("Pearson r of rewards", f"{result['pearson']:.4f}")]
+    rows += [("action NLL (nats)", f"{result['nll']:.4f}"),
+             ("  base rates' NLL", f"{result['nll_base_rates']:.4f}"),
+             ("action accuracy", f"{result['accuracy']:.4f}"),
+             ("  base rates' accuracy", f"{result['accuracy_base_rates']:.4f}"),
+             ("linear head R^2", f"{result['linear_explained_variance']:.4f}"),
+             ("held out from training", "yes" if result["held_out"] else "no")]
     width = max(len(name) for name, _ in rows)
     for name, value in rows:
         sys.stdout.write(f"{name:<{width}}  {value}\n")
+    if truth is None:
+        sys.stdout.write("no truth given: the reward itself is not checked, only how well "
+                         "its policy predicts the actions\n")
     return 0
 
 

@@ -39,7 +39,10 @@ def make_schema(n_features: int, n_actions: int, *, name: str = "toy") -> Datase
 
 def make_participant(*, n_states: int = 16, n_actions: int = 3, n_features: int = 4,
                      n_episodes: int = 60, horizon: int = 20, seed: int = 0,
-                     noise: float = 0.05) -> KnownParticipant:
+                     noise: float = 0.05, demo_seed: int | None = None,
+                     session_prefix: str = "toy-session") -> KnownParticipant:
+    """A participant of a random MDP (from ``seed``) with its demonstrations; ``demo_seed``
+    draws other demonstrations of the same participant (held-out sessions)."""
     mdp = random_mdp(n_states, n_actions, n_features, seed=seed, branching=3)
     rng = np.random.default_rng(seed + 1)
     weights = rng.normal(size=n_features)
@@ -47,8 +50,9 @@ def make_participant(*, n_states: int = 16, n_actions: int = 3, n_features: int 
     reward = mdp.features.numpy() @ weights
     reward_sa = reward[:, None] + action_cost[None, :]  # r[S, A]
     values = soft_value_iteration(torch.from_numpy(reward_sa), mdp.transitions, gamma=GAMMA)
+    demo_seed = seed + 2 if demo_seed is None else demo_seed
     demos = sample_demonstrations(mdp, values.policy, n_episodes=n_episodes, horizon=horizon,
-                                  seed=seed + 2)
+                                  seed=demo_seed)
     states_flat = demos.states.reshape(-1)
     features = mdp.features.numpy()[states_flat]
     features = features + noise * rng.normal(size=features.shape)
@@ -59,7 +63,7 @@ def make_participant(*, n_states: int = 16, n_actions: int = 3, n_features: int 
         # Each rollout is an independent session (as each starts afresh from p0).
         session=np.repeat(np.arange(n_episodes, dtype=np.int32), horizon),
         schema=make_schema(n_features, n_actions),
-        session_ids=tuple(f"toy-session-{k:03d}" for k in range(n_episodes)),
+        session_ids=tuple(f"{session_prefix}-{k:03d}" for k in range(n_episodes)),
         participants=("p1",) * n_episodes, extras={"reward_true": reward_sa[states_flat,
                                                                demos.actions.reshape(-1)]},
     )

@@ -59,6 +59,45 @@ def test_eval_table_lists_the_metrics(capsys, simulation, trained):
     assert "EPIC distance" in out and "action accuracy" in out
 
 
+@pytest.fixture(scope="module")
+def held_out(tmp_path_factory) -> str:
+    """Other sessions of the same participant, never seen in training."""
+    folder = tmp_path_factory.mktemp("held_out") / "dataset"
+    make_participant(n_episodes=20, demo_seed=99, session_prefix="held-out").dataset.save(folder)
+    return str(folder)
+
+
+def test_eval_without_truth_checks_predictions_on_held_out_data(capsys, simulation, trained,
+                                                                held_out):
+    status, out, _ = _run(capsys, simulation, "irl", "eval", str(trained), "--dataset",
+                          held_out, "--json")
+    result = json.loads(out)
+    assert status == 0
+    assert result["held_out"] and result["labelled_steps"] == 20 * 20
+    assert result["epic"] is None and result["pearson"] is None
+    assert result["nll"] < result["nll_base_rates"]  # it learned something about states
+    status, out, _ = _run(capsys, simulation, "irl", "eval", str(trained), "--dataset",
+                          held_out)
+    assert status == 0
+    assert "base rates' NLL" in out and "EPIC" not in out and "no truth given" in out
+
+
+def test_eval_needs_a_truth_or_a_dataset(capsys, simulation, trained):
+    status, _, err = _run(capsys, simulation, "irl", "eval", str(trained))
+    _one_line_error(status, err)
+    assert "--truth" in err and "--dataset" in err
+
+
+def test_eval_of_a_dataset_without_action_labels_is_refused(capsys, simulation, trained,
+                                                            tmp_path):
+    folder = _bad_dataset(tmp_path, simulation, lambda d: dataclasses.replace(
+        d, actions=np.full(len(d), -1, dtype=np.int64)))
+    status, _, err = _run(capsys, simulation, "irl", "eval", str(trained), "--dataset",
+                          folder)
+    _one_line_error(status, err)
+    assert "action label" in err
+
+
 def test_score_prints_one_reward_per_step(capsys, simulation, trained):
     status, out, _ = _run(capsys, simulation, "irl", "score", str(trained),
                           str(simulation / "dataset"))
