@@ -71,7 +71,9 @@ class FeatureWeights:
         return [{"feature": self.names[i], "modality": self.modalities[i],
                  "weight": float(self.weights[i]), "low": float(self.low[i]),
                  "high": float(self.high[i]),
-                 "excludes_zero": bool(self.low[i] > 0 or self.high[i] < 0)} for i in order]
+                 "excludes_zero": bool(self.low[i] > 0 or self.high[i] < 0),
+                 "outside": bool(self.weights[i] < self.low[i] or self.weights[i] > self.high[i])}
+                for i in order]
 
 
 def state_rewards(model: RewardModel, dataset: FusedDataset) -> tuple[np.ndarray, np.ndarray]:
@@ -137,8 +139,11 @@ def feature_weights(model: RewardModel, dataset: FusedDataset, *, n_boot: int = 
     Without ``refit`` the intervals resample episodes for the linear description of the
     fixed model (zero width when the model is itself linear). With ``refit`` the reward is
     retrained on ``n_refits`` episode resamples and each retrained reward described on the
-    same standardised states; since an IRL reward is only defined up to a positive scale, each
-    refit's weight vector is rescaled to the model's norm before the percentiles are taken.
+    same standardised states, on its own scale: the soft-optimal models behind every learner
+    here fix the reward's scale through their temperature (a greedier participant has a larger
+    reward), so a refit's size is part of what the data say. Rescaling each refit to the model's
+    norm, as earlier versions did, shrank the weights the refits agree on whenever they
+    disagreed elsewhere, and left full-data weights outside their own intervals.
     """
     x, r = state_rewards(model, dataset)
     weights, intercept, r_squared = fit_linear(x, r)
@@ -146,11 +151,9 @@ def feature_weights(model: RewardModel, dataset: FusedDataset, *, n_boot: int = 
     rng = np.random.default_rng(seed)
     if refit is not None and n_episodes > 1:
         samples = np.empty((n_refits, x.shape[1]))
-        norm = float(np.linalg.norm(weights))
         for b in range(n_refits):
             refitted = refit(resample_episodes(dataset, rng), model.gamma)
-            w_b = fit_linear(x, refitted.score_actions(dataset).mean(axis=1))[0]
-            samples[b] = w_b * (norm / max(float(np.linalg.norm(w_b)), 1e-12))
+            samples[b] = fit_linear(x, refitted.score_actions(dataset).mean(axis=1))[0]
         n_boot = n_refits
     else:
         xtx, xty, _ = _episode_statistics(x, r, dataset.episode)
@@ -260,7 +263,7 @@ class DriftResult:
     weights: np.ndarray            # [W, F] linear description of each window's reward
     change_score: np.ndarray       # [W-1] likelihood ratio, or EPIC distance (0..1)
     robust_z: np.ndarray           # [W-1]
-    cosine_between: np.ndarray     # [W-1] cosine distance of their linear descriptions
+    cosine_distance: np.ndarray    # [W-1] 1 - cosine of their linear descriptions
     change_points_s: list[float] = field(default_factory=list)  # boundaries flagged
     windows_steps: list[int] = field(default_factory=list)
     method: str = "refit"
@@ -339,13 +342,14 @@ def reward_drift(dataset: FusedDataset, *, window_s: float | None = None,
                and scores[k] >= padded[k] and scores[k] >= padded[k + 2]]
     return DriftResult(window_s=window, starts_s=np.array(kept), weights=weights,
                        change_score=scores, robust_z=robust_z,
-                       cosine_between=_cosine_between(weights),
+                       cosine_distance=_cosine_distance(weights),
                        change_points_s=[kept[k + 1] for k in flagged],
                        windows_steps=[int(m.sum()) for m in masks], method="refit",
                        p_value=np.full(len(scores), np.nan))
 
 
-def _cosine_between(weights: np.ndarray) -> np.ndarray:
+def _cosine_distance(weights: np.ndarray) -> np.ndarray:
+    """1 - cosine between neighbouring windows' weights: 0 same direction, 2 opposite."""
     norms = np.maximum(np.linalg.norm(weights, axis=1), 1e-12)
     return 1.0 - np.einsum("kf,kf->k", weights[:-1], weights[1:]) / (norms[:-1] * norms[1:])
 
@@ -421,7 +425,7 @@ def _likelihood_drift(dataset: FusedDataset, masks: list[np.ndarray], kept: list
     log.info("drift: likelihood ratios %s (df %d)", np.round(score, 1).tolist(), degrees)
     return DriftResult(window_s=window, starts_s=np.array(kept), weights=weights,
                        change_score=score, robust_z=np.full(len(score), np.nan),
-                       cosine_between=_cosine_between(weights),
+                       cosine_distance=_cosine_distance(weights),
                        change_points_s=[kept[k + 1] for k in flagged],
                        windows_steps=[int(m.sum()) for m in masks], method="likelihood",
                        p_value=p_value, degrees_of_freedom=degrees,

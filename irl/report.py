@@ -138,7 +138,7 @@ def plot_drift(drift: DriftResult) -> plt.Figure:
     else:
         axis.plot(boundaries, drift.change_score, marker="o", color="#3b75af",
                   label="change score (EPIC distance)")
-        axis.plot(boundaries, drift.cosine_between, marker="s", color="#999999",
+        axis.plot(boundaries, drift.cosine_distance, marker="s", color="#999999",
                   linestyle="--", label="cosine distance of linear weights")
         axis.set_ylabel("distance between neighbouring windows")
     for point in drift.change_points_s:
@@ -251,10 +251,16 @@ def render_html(model: RewardModel, dataset: FusedDataset, sections: ReportSecti
     parts.append(f"<p class='note'>Linear description r ≈ w·x + b of the action-averaged "
                  f"reward over standardised features, R² = {weights.r_squared:.3f}; intervals "
                  f"from {weights.n_boot} bootstrap resamples of episodes "
-                 + ("(the reward retrained per resample, rescaled to the model's norm)."
+                 + ("(the reward retrained per resample, on its own scale)."
                     if weights.refitted else
                     "(the model is not retrained per resample, so a linear model shows "
                     "intervals of zero width).") + "</p>")
+    outside = [r["feature"] for r in weights.rows() if r["outside"]]
+    if outside:
+        parts.append("<p class='note'>The full-data weight lies outside its own interval for "
+                     f"{html.escape(', '.join(outside))}: the retrained rewards disagree with "
+                     "the full fit there (too few resamples, or a fit that is unstable in "
+                     "those features), so read those weights with care.</p>")
     parts.append("<h2>Share of the reward by modality</h2>")
     parts.append(_image(_png(plot_shares(sections.shares)), "modality shares"))
     parts.append(_table(["modality", "share"], [[k, v] for k, v in sections.shares.items()]))
@@ -272,19 +278,20 @@ def render_html(model: RewardModel, dataset: FusedDataset, sections: ReportSecti
                          "local peak.</p>")
             parts.append(_table(
                 ["boundary (min)", "likelihood ratio", f"p (chi2, {drift.degrees_of_freedom} df)",
-                 "cosine of weights", "flagged"],
+                 "cosine distance of weights", "flagged"],
                 [[float(start / 60), float(score), float(p), float(e),
                   "yes" if start in drift.change_points_s else ""]
                  for start, score, p, e in zip(drift.starts_s[1:], drift.change_score,
-                                               drift.p_value, drift.cosine_between,
+                                               drift.p_value, drift.cosine_distance,
                                                strict=True)]))
         else:
             parts.append(_table(
-                ["boundary (min)", "EPIC (change score)", "robust z", "cosine", "flagged"],
+                ["boundary (min)", "EPIC (change score)", "robust z", "cosine distance",
+                 "flagged"],
                 [[float(start / 60), float(score), float(z), float(e),
                   "yes" if start in drift.change_points_s else ""]
                  for start, score, z, e in zip(drift.starts_s[1:], drift.change_score,
-                                               drift.robust_z, drift.cosine_between,
+                                               drift.robust_z, drift.cosine_distance,
                                                strict=True)]))
         flagged = ", ".join(f"{p / 60:.1f} min" for p in drift.change_points_s) or "none"
         parts.append(f"<p>Change points flagged: <b>{flagged}</b>.</p>")

@@ -86,6 +86,21 @@ def test_refit_intervals_retrain_on_episode_resamples(iq_model, simulation):
     assert len(refits) == 3 and result.refitted and result.n_boot == 3
 
 
+def test_refit_intervals_keep_each_refit_on_its_own_scale(iq_model, simulation):
+    """Refits that agree with the model in direction but are twice as large show that in the
+    intervals, instead of being scaled down to the model's size."""
+
+    class Doubled:
+        def score_actions(self, dataset):
+            return 2.0 * iq_model.score_actions(dataset)
+
+    result = feature_weights(iq_model, simulation.dataset, refit=lambda part, gamma: Doubled(),
+                             n_refits=3)
+    np.testing.assert_allclose(result.low, 2.0 * result.weights, atol=1e-6)
+    np.testing.assert_allclose(result.high, 2.0 * result.weights, atol=1e-6)
+    assert result.rows()[0]["outside"]
+
+
 def test_episode_resample_keeps_whole_episodes_with_unique_ids(simulation):
     part = resample_episodes(simulation.dataset, np.random.default_rng(0))
     assert len(np.unique(part.episode)) == len(np.unique(simulation.dataset.episode))

@@ -41,6 +41,7 @@ def test_report_has_every_section(report_html):
                     "Drift: the reward in consecutive windows", "Horizon sensitivity", "Training"):
         assert heading in report_html
     assert "likelihood ratio" in report_html and "Change points flagged" in report_html
+    assert "cosine distance of weights" in report_html
 
 
 def test_report_is_self_contained_with_inlined_png_plots(report_html):
