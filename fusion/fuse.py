@@ -303,7 +303,8 @@ def fuse_sessions(paths: Sequence[str | os.PathLike[str]], *,
     folder = None if data_dir is None else str(data_dir)
     workers = max(1, min(processes or os.cpu_count() or 1, len(sources)))
     results: list[FusedDataset | FuseFailure | None] = [None] * len(sources)
-    bar = tqdm(total=len(sources), desc="fusing", unit="session", disable=not progress)
+    bar = tqdm(total=len(sources), desc="fusing", unit="session",
+               disable=None if progress else True)
     if workers == 1:
         for index, source in enumerate(sources):
             results[index] = _fuse_worker(source, settings.to_dict(), folder)

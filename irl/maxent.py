@@ -202,7 +202,8 @@ def mce_irl(
     adam = torch.optim.Adam(head.parameters(), lr=lr)
     curve: list[dict[str, float]] = []
     values: SoftValues | None = None
-    bar = tqdm(range(iterations), desc="maxent", disable=not progress, leave=False)
+    bar = tqdm(range(iterations), desc="maxent", disable=None if progress else True,
+               leave=False)
     for iteration in bar:
         rewards = head(inputs)  # r[S, A]
         values = soft_value_iteration(rewards.detach().to(torch.float64), transitions,
@@ -247,7 +248,8 @@ def _mce_irl_lbfgs(head: nn.Module, inputs: torch.Tensor, transitions, initial: 
                               tolerance_grad=0.0, tolerance_change=0.0)
     curve: list[dict[str, float]] = []
     latest: dict[str, object] = {}
-    bar = tqdm(total=iterations, desc="maxent", disable=not progress, leave=False)
+    bar = tqdm(total=iterations, desc="maxent", disable=None if progress else True,
+               leave=False)
 
     trained = [p for p in head.parameters() if p.requires_grad]
     cache = _EvaluationCache(trained)
@@ -331,7 +333,8 @@ def fit_action_likelihood(mdp: TabularMDP, action_counts: torch.Tensor, *, head:
     curve: list[dict[str, float]] = []
     latest: dict[str, object] = {}
     cache = _EvaluationCache(trained)
-    bar = tqdm(total=iterations, desc="maxent", disable=not progress, leave=False)
+    bar = tqdm(total=iterations, desc="maxent", disable=None if progress else True,
+               leave=False)
     report = on_progress if distributed.rank() == 0 else None
 
     def evaluate() -> torch.Tensor:

@@ -61,7 +61,9 @@ def train_minibatches(
     generator = torch.Generator().manual_seed(seed)
     world, rank = distributed.world_size(), distributed.rank()
     curve: list[dict[str, float]] = []
-    bar = tqdm(range(epochs), desc=desc, disable=not progress or rank != 0, leave=False)
+    # disable=None: tqdm hides the bar when stderr is not a terminal (batch jobs, log files).
+    bar = tqdm(range(epochs), desc=desc, disable=None if progress and rank == 0 else True,
+               leave=False)
     started = time.perf_counter()
     for epoch in bar:
         order = torch.randperm(n_items, generator=generator)  # same on every process

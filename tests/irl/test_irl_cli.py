@@ -179,3 +179,17 @@ def test_registering_the_irl_command_does_not_import_torch():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                             check=True, timeout=60)
     assert result.stdout.strip() == "False"
+
+
+def test_training_into_a_log_file_writes_no_progress_bar(simulation, tmp_path):
+    """A batch job's log is not a terminal: the bar would fill it with carriage returns."""
+    import subprocess
+    import sys
+
+    result = subprocess.run(
+        [sys.executable, "-m", "desktop_app.cli", "--data-dir", str(simulation), "irl", "train",
+         str(simulation / "dataset"), "--algo", "bc", "--out", str(tmp_path / "bc")],
+        capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "\r" not in result.stderr and "it/s" not in result.stderr
+    assert "trained bc" in result.stdout
