@@ -66,6 +66,11 @@ def test_demo_runs_end_to_end_and_prints_the_recovery_table(tmp_path, capsys):
     summary = json.loads((out / "engage-demo.json").read_text())
     assert [row["algorithm"] for row in summary["recovery"]] == ["maxent", "iq", "bc"]
     assert "truth twin" in printed
+    base_line = next(line for line in printed.splitlines() if "base rates" in line
+                     and "EPIC" not in line)
+    assert len(base_line.split()) == 4  # name (two words), NLL, accuracy; no EPIC or Pearson
+    base = summary["action_base_rates"]
+    assert base["action NLL"] > 0 and 0 < base["action accuracy"] <= 1
     assert 0 < summary["twin_reference"]["EPIC to truth"] < 0.3
     assert all(0.0 <= row["EPIC to truth"] <= 1.0 for row in summary["recovery"])
     assert FusedDataset.load(out / "fused").n_actions == 7
