@@ -3,7 +3,9 @@
 Evidence is read over each step itself (``[end - step, end)``, not the trailing feature
 window) and the action paired with the state of step ``t`` is the evidence of step ``t + 1``:
 the state is what the participant saw, the action what they did next, as in a logged MDP
-(s_t, a_t). The last step of a session and steps followed by a paused step get ``NO_ACTION``.
+(s_t, a_t). The last step of a session, paused steps and steps followed by a paused step
+get ``NO_ACTION``: a paused state holds no valid feature, so the action taken on resuming
+would be paired with the features' mean, a state the participant was never in.
 """
 
 from __future__ import annotations
@@ -57,5 +59,5 @@ def step_evidence(face: dict[str, np.ndarray], events: dict[str, np.ndarray],
 def next_step_actions(evidence: np.ndarray, paused: np.ndarray) -> np.ndarray:
     """Pair each state with the following step's evidence, [T] int64."""
     actions = np.full(evidence.shape[0], NO_ACTION, dtype=np.int64)
-    actions[:-1] = np.where(paused[1:], NO_ACTION, evidence[1:])
+    actions[:-1] = np.where(paused[1:] | paused[:-1], NO_ACTION, evidence[1:])
     return actions

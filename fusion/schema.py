@@ -39,7 +39,9 @@ specific evidence first and ``read`` the default:
    (uncalibrated) off screen in at least half of the rows that say either way;
 7. ``read``: none of the above: face present and looking at the screen, or no camera.
 
-The last step of a session and steps whose following step is paused get ``NO_ACTION`` (-1).
+The last step of a session, paused steps and steps whose following step is paused get
+``NO_ACTION`` (-1).
+
 Action indices follow :data:`ACTIONS`, which is deliberately not the precedence order:
 ``absent`` is 0 and ``read`` is 6.
 """
