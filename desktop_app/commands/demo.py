@@ -136,7 +136,7 @@ def demo_command(args: argparse.Namespace) -> int:
     if worse:
         # Measured on the demo (irl/maxent.py, fit_on_steps, says why the prior is there):
         # a 10 times weaker bias prior brings maxent's NLL to the base rates' and its EPIC
-        # from 0.41 to 0.57; none gives NLL 1.48 (base rates 1.59) and EPIC 0.83.
+        # from 0.41 to 0.57; without the prior NLL is 1.48 (base rates 1.59) and EPIC 0.83.
         why = ("; maxent's prior keeps per-action biases small so that the reward lies in "
                "the features, which costs prediction here") if "maxent" in worse else ""
         verb = "predicts" if len(worse) == 1 else "predict"
