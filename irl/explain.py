@@ -310,9 +310,10 @@ def reward_drift(dataset: FusedDataset, *, window_s: float | None = None,
       each window's actions and to each pair of neighbours jointly. The statistic
       2 (log L_k + log L_k+1 - log L_joint) is a likelihood-ratio test of "the same reward on
       both sides" (Wilks 1938), referred to chi-squared with one degree of freedom per reward
-      parameter. A boundary is flagged when its p-value is below ``alpha`` divided by the
-      number of boundaries (Bonferroni) and its statistic is a local maximum. The abstraction
-      is an approximation, so the chi-squared reference is too; a drift-free simulation in
+      parameter the data can identify (see ``_likelihood_drift``). A boundary is flagged
+      when its p-value is below ``alpha`` divided by the number of boundaries (Bonferroni)
+      and its statistic is a local maximum. The abstraction is an approximation, so the
+      chi-squared reference is too; a drift-free simulation in
       ``benchmarks/irl_recovery.py`` measures the false flags.
     - ``refit``: ``refit`` retrains the reward per window and neighbours are compared by
       EPIC distance on the whole dataset's states (scale- and shaping-free); a boundary is
@@ -385,9 +386,10 @@ def _likelihood_drift(dataset: FusedDataset, masks: list[np.ndarray], kept: list
         raise ExplainError(f"alpha must lie strictly between 0 and 1, got {alpha}")
     x = Normaliser.fit(dataset.states, dataset.valid).transform(dataset.states, dataset.valid)
     n_actions = dataset.n_actions
-    mdp, _, labels = step_abstraction(x, dataset.actions, dataset.episode, n_actions=n_actions,
-                                      n_clusters=n_clusters or default_clusters(len(dataset)),
-                                      seed=seed, session=dataset.session)
+    mdp, centroids, labels = step_abstraction(
+        x, dataset.actions, dataset.episode, n_actions=n_actions,
+        n_clusters=n_clusters or default_clusters(len(dataset)), seed=seed,
+        session=dataset.session)
     n_states = mdp.n_states
 
     def counts_of(mask: np.ndarray) -> torch.Tensor:
@@ -408,8 +410,13 @@ def _likelihood_drift(dataset: FusedDataset, masks: list[np.ndarray], kept: list
 
     separate = [fit(mask) for mask in masks]
     weights = np.stack([w for _, w in separate])
-    # Softmax policies ignore a constant added to every action, hence A - 1 bias terms.
-    degrees = x.shape[1] + n_actions - 1
+    # One degree of freedom per parameter the likelihood can see: a feature that is constant
+    # over the states (never valid, say) or a copy of others moves no policy, and softmax
+    # policies ignore a constant added to every action, hence the rank of the centred state
+    # features plus A - 1 bias terms. Counting all F features made the test needlessly
+    # conservative: 40 df where the default schema's simulated data support 32.
+    feature_rank = int(np.linalg.matrix_rank(centroids - centroids.mean(axis=0)))
+    degrees = feature_rank + n_actions - 1
     scores, p_values = [], []
     for k in range(len(masks) - 1):
         joint, _ = fit(masks[k] | masks[k + 1])

@@ -150,6 +150,12 @@ def test_likelihood_ratio_finds_the_injected_drift_and_nothing_else(seed):
     assert result.p_value[1] < 0.01 / 3
     assert result.change_score[1] > result.threshold > max(np.delete(result.change_score, 1))
     assert result.weights.shape == (4, drifted.n_features)
+    # Degrees of freedom count what the likelihood can see: never-valid gaze features and
+    # constant ones add none.
+    x = Normaliser.fit(drifted.states, drifted.valid).transform(drifted.states, drifted.valid)
+    rank = np.linalg.matrix_rank(x - x.mean(axis=0))
+    assert result.degrees_of_freedom <= rank + drifted.n_actions - 1
+    assert result.degrees_of_freedom < drifted.n_features + drifted.n_actions - 1 - 4
     steady = simulate(SimulationConfig(participants=4, minutes=8, seed=seed)).dataset
     calm = reward_drift(steady, n_windows=4)
     assert calm.change_points_s == []
