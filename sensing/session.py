@@ -380,6 +380,13 @@ class SessionWriter:
         self.set_meta("ended_at", datetime.now(UTC).isoformat())
         self.set_meta("duration_s", self.clock.now_ns() / 1e9)
         self.set_meta("status", status)
+        try:
+            # Rows still queued would be missing from the counts below, which then disagreed
+            # with the rows in the file.
+            self.flush(timeout=30.0)
+        except SessionError as problem:
+            log.warning("session %s: counts stored before the queue drained: %s",
+                        self.session_id, problem)
         self.set_meta("stream_counts", {k: v for k, v in self.stats().items()
                                         if k != "queue_depth"})
         self._closed = True

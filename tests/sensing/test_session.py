@@ -173,6 +173,17 @@ def test_concurrent_producers_on_many_threads_lose_nothing(writer: SessionWriter
         assert reader.row_count("input") == 20000
 
 
+def test_counts_stored_at_close_include_rows_still_queued(data_dir: Path) -> None:
+    session = SessionWriter.create(data_dir, participant="P01", consent=ALL_STREAMS)
+    for i in range(3000):
+        session.write_input(InputEvent(t_ns=i * 10, kind="move", x_px=1, y_px=2))
+    session.close()
+    with Session.open(session.path) as reader:
+        stored = reader.meta["stream_counts"]["input"]
+        assert stored == {"received": 3000, "written": 3000, "dropped": 0}
+        assert reader.row_count("input") == 3000
+
+
 def test_a_full_buffer_drops_and_counts_instead_of_blocking(data_dir: Path) -> None:
     writer = SessionWriter.create(data_dir, participant="P04", consent=ALL_STREAMS,
                                   buffer_limit=10)
