@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from pathlib import Path
+from typing import Any
 
 from fusion.dataset import FusedDataset
 from fusion.export import FORMATS, ExportError, check_output_folder, export
@@ -87,10 +89,23 @@ def _fuse(args: argparse.Namespace, settings: FusionSettings) -> tuple[FusedData
         if len(failures) == 1:
             raise EngageError(failures[0].message)
         raise EngageError(f"none of the {len(failures)} sessions could be fused: "
-                          + "; ".join(f"{f.source}: {f.message}" for f in failures))
+                          + _grouped_reasons(failures))
     for failure in failures:
         sys.stderr.write(f"engage: skipped {failure.source}: {failure.message}\n")
     return dataset, (SOME_SKIPPED if failures else 0)
+
+
+def _grouped_reasons(failures: list[Any]) -> str:
+    """Sessions that failed for the same reason share one clause, so a folder of sessions
+    recorded alike gets its reason once instead of once per file."""
+    reasons: dict[str, list[str]] = {}
+    for failure in failures:
+        # Fusion's messages name the session first; the clause names the files instead.
+        reason = re.sub(r"^session \S+ ", "", failure.message)
+        reasons.setdefault(reason, []).append(str(failure.source))
+    return "; ".join(
+        f"{', '.join(sources)}: {'each ' if len(sources) > 1 and reason[:1].islower() else ''}"
+        f"{reason}" for reason, sources in reasons.items())
 
 
 def fuse_command(args: argparse.Namespace) -> int:

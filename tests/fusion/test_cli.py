@@ -48,6 +48,16 @@ def test_an_empty_session_is_one_line_and_exit_2(make_session, capsys) -> None:
     assert "empty" in capsys.readouterr().err
 
 
+def test_sessions_failing_alike_share_one_reason_on_one_line(make_session, capsys) -> None:
+    face_only = [make_session(face=face_rows(0, 1)) for _ in range(3)]
+    empty = make_session()
+    assert main(["fuse", *map(str, face_only), str(empty), "--processes", "1"]) == 2
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "none of the 4 sessions" in err
+    assert err.count("has only the face stream") == 1 and err.count("is empty") == 1
+    assert all(str(path) in err for path in [*face_only, empty])
+
+
 def test_a_corrupt_session_among_good_ones_is_named_and_exit_1(session, tmp_path,
                                                                capsys) -> None:
     corrupt = tmp_path / "bad.sqlite"
