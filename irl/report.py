@@ -272,7 +272,9 @@ def render_html(model: RewardModel, dataset: FusedDataset, sections: ReportSecti
         parts.append(_image(_png(plot_drift(drift)), "drift"))
         if drift.method == "likelihood":
             parts.append("<p>Each boundary asks whether one reward explains the actions on both "
-                         "sides as well as a reward for each side (a likelihood-ratio test); it "
+                         "sides as well as a reward for each side (a likelihood-ratio test of "
+                         "linear MaxEnt rewards fitted to the windows, whichever model this "
+                         "report explains); it "
                          "is flagged where the statistic exceeds "
                          f"{drift.threshold:.1f} (the Bonferroni-corrected level) and is a "
                          "local peak.</p>")
