@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import logging
 import os
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from multiprocessing import get_context
@@ -271,6 +272,23 @@ class FuseFailure:
 
     source: str
     message: str
+
+
+def describe_failures(failures: Sequence[FuseFailure], *,
+                      name: Callable[[str], str] = str) -> str:
+    """One clause per reason, naming every session that failed for it (``name`` of its
+    source): a folder of sessions recorded alike gets its reason once, not once per file."""
+    reasons: dict[str, list[FuseFailure]] = {}
+    for failure in failures:
+        # The messages name the session first; a shared clause names the sources instead.
+        reasons.setdefault(re.sub(r"^session \S+ ", "", failure.message), []).append(failure)
+    clauses = []
+    for reason, alike in reasons.items():
+        if len(alike) == 1:
+            clauses.append(f"{name(alike[0].source)}: {alike[0].message}")
+        else:
+            clauses.append(f"{', '.join(name(f.source) for f in alike)}: each {reason}")
+    return "; ".join(clauses)
 
 
 def _fuse_worker(source: str, settings: dict[str, Any],

@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from pathlib import Path
-from typing import Any
 
 from fusion.dataset import FusedDataset
 from fusion.export import FORMATS, ExportError, check_output_folder, export
-from fusion.fuse import fuse_sessions
+from fusion.fuse import describe_failures, fuse_sessions
 from fusion.settings import FusionSettings
 from sensing.datadir import resolve_data_dir
 from sensing.errors import EngageError
@@ -89,23 +87,10 @@ def _fuse(args: argparse.Namespace, settings: FusionSettings) -> tuple[FusedData
         if len(failures) == 1:
             raise EngageError(failures[0].message)
         raise EngageError(f"none of the {len(failures)} sessions could be fused: "
-                          + _grouped_reasons(failures))
+                          + describe_failures(failures))
     for failure in failures:
         sys.stderr.write(f"engage: skipped {failure.source}: {failure.message}\n")
     return dataset, (SOME_SKIPPED if failures else 0)
-
-
-def _grouped_reasons(failures: list[Any]) -> str:
-    """Sessions that failed for the same reason share one clause, so a folder of sessions
-    recorded alike gets its reason once instead of once per file."""
-    reasons: dict[str, list[str]] = {}
-    for failure in failures:
-        # Fusion's messages name the session first; the clause names the files instead.
-        reason = re.sub(r"^session \S+ ", "", failure.message)
-        reasons.setdefault(reason, []).append(str(failure.source))
-    return "; ".join(
-        f"{', '.join(sources)}: {'each ' if len(sources) > 1 and reason[:1].islower() else ''}"
-        f"{reason}" for reason, sources in reasons.items())
 
 
 def fuse_command(args: argparse.Namespace) -> int:

@@ -53,12 +53,12 @@ ALGOS = ("maxent", "iq", "bc")
 def fuse_and_export(paths: list[str], out: str, fmt: str) -> dict[str, Any]:
     """Fuse the sessions and export them; the failures are reported, never dropped."""
     from fusion.export import export
-    from fusion.fuse import fuse_sessions
+    from fusion.fuse import describe_failures, fuse_sessions
 
     dataset, failures = fuse_sessions(paths, processes=1, progress=False)
     if dataset is None:
-        raise EngageError("no session could be fused: " + "; ".join(
-            f"{Path(f.source).stem}: {f.message}" for f in failures))
+        raise EngageError("no session could be fused: "
+                          + describe_failures(failures, name=lambda s: Path(s).stem))
     written = export(dataset, out, format=fmt)
     return {"out": str(written), "steps": len(dataset),
             "failures": [(f.source, f.message) for f in failures]}
@@ -70,14 +70,14 @@ def train_job(paths: list[str], out: str, algo: str, gamma: float, seed: int,
     import torch
 
     torch.set_num_threads(1)
-    from fusion.fuse import fuse_sessions
+    from fusion.fuse import describe_failures, fuse_sessions
     from irl.train import train
 
     progress({"phase": "fusing"})
     dataset, failures = fuse_sessions(paths, processes=1, progress=False)
     if dataset is None:
-        raise EngageError("no session could be fused: " + "; ".join(
-            f"{Path(f.source).stem}: {f.message}" for f in failures))
+        raise EngageError("no session could be fused: "
+                          + describe_failures(failures, name=lambda s: Path(s).stem))
     progress({"phase": "training"})
     model = train(dataset, algo=algo, gamma=gamma, seed=seed, epochs=epochs, progress=False,
                   on_progress=progress)
@@ -98,7 +98,7 @@ def write_report(model_dir: str, paths: list[str], out: str, *, progress: Any) -
     import torch
 
     torch.set_num_threads(1)
-    from fusion.fuse import fuse_sessions
+    from fusion.fuse import describe_failures, fuse_sessions
     from irl.model_io import RewardModel
     from irl.report import write_report as write_html
 
@@ -106,8 +106,8 @@ def write_report(model_dir: str, paths: list[str], out: str, *, progress: Any) -
     model = RewardModel.load(model_dir)
     dataset, failures = fuse_sessions(paths, processes=1, progress=False)
     if dataset is None:
-        raise EngageError("no session could be fused for the report: " + "; ".join(
-            f"{Path(f.source).stem}: {f.message}" for f in failures))
+        raise EngageError("no session could be fused for the report: "
+                          + describe_failures(failures, name=lambda s: Path(s).stem))
     return str(write_html(model, dataset, out))
 
 

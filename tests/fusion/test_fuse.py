@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 
 from fusion.dataset import FusedDataset
-from fusion.fuse import EmptySessionError, OneStreamSessionError, fuse_session, fuse_sessions
+from fusion.fuse import (
+    EmptySessionError,
+    FuseFailure,
+    OneStreamSessionError,
+    describe_failures,
+    fuse_session,
+    fuse_sessions,
+)
 from fusion.schema import DEFAULT_SCHEMA
 from fusion.settings import FusionSettings
 from sensing.errors import SessionNotFoundError
@@ -84,3 +91,13 @@ def test_streams_out_of_time_order_fuse_like_sorted_ones(make_session) -> None:
     streams.face = {name: values[reverse] for name, values in streams.face.items()}
     shuffled = fuse_streams(streams, settings=FusionSettings())
     np.testing.assert_array_equal(shuffled.states, expected.states)
+
+
+def test_failures_of_one_reason_share_a_clause() -> None:
+    failures = [FuseFailure("a/s1.sqlite", "session s1 is empty: nothing to fuse"),
+                FuseFailure("a/s2.sqlite", "session s2 is empty: nothing to fuse"),
+                FuseFailure("a/s3.sqlite", "not a session file")]
+    assert describe_failures(failures) == ("a/s1.sqlite, a/s2.sqlite: each is empty: nothing "
+                                           "to fuse; a/s3.sqlite: not a session file")
+    assert describe_failures(failures[:1], name=lambda source: source[2:4]) == (
+        "s1: session s1 is empty: nothing to fuse")
