@@ -165,6 +165,10 @@ def plot_curve(curve: list[dict[str, float]]) -> plt.Figure | None:
     return figure
 
 
+# Drift windows with fewer steps than this get the caution on power measured in simulations.
+SMALL_WINDOW_STEPS = 1000
+
+
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
     def cell(value: Any) -> str:
         if isinstance(value, float):
@@ -297,6 +301,22 @@ def render_html(model: RewardModel, dataset: FusedDataset, sections: ReportSecti
                                                strict=True)]))
         flagged = ", ".join(f"{p / 60:.1f} min" for p in drift.change_points_s) or "none"
         parts.append(f"<p>Change points flagged: <b>{flagged}</b>.</p>")
+        if not drift.change_points_s and drift.method == "likelihood":
+            # "None" from little data is not evidence of stable preferences: say how close
+            # the strongest boundary came and how much data each window had.
+            top = int(np.argmax(drift.change_score))
+            fewest, most = min(drift.windows_steps), max(drift.windows_steps)
+            sizes = f"{fewest}" if fewest == most else f"{fewest}-{most}"
+            caution = (" On simulated participants, a drift halfway through 3 sessions of 10 "
+                       "minutes (300 steps per window) went unflagged in 5 runs of 5, yet was "
+                       "found in 10 sessions of 30 minutes (3,000 per window): with windows "
+                       "this small, no flag is weak evidence that preferences held still."
+                       ) if fewest < SMALL_WINDOW_STEPS else ""
+            parts.append(
+                "<p class='note'>The strongest boundary, at "
+                f"{drift.starts_s[top + 1] / 60:.1f} min, has a statistic of "
+                f"{drift.change_score[top]:.1f} against the level {drift.threshold:.1f}, with "
+                f"{sizes} steps per window.{caution}</p>")
     else:
         parts.append(f"<p class='note'>Drift: {html.escape(sections.drift_note)}</p>")
     parts.append("<h2>Horizon sensitivity</h2>")

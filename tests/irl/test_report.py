@@ -42,6 +42,10 @@ def test_report_has_every_section(report_html):
         assert heading in report_html
     assert "likelihood ratio" in report_html and "Change points flagged" in report_html
     assert "cosine distance of weights" in report_html
+    # Two sessions of 6 minutes: nothing is flagged, and the report says what that is worth.
+    assert "Change points flagged: <b>none</b>" in report_html
+    assert "The strongest boundary" in report_html and "weak evidence" in report_html
+    assert "120 steps per window" in report_html
 
 
 def test_report_is_self_contained_with_inlined_png_plots(report_html):
