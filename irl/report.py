@@ -309,7 +309,8 @@ def render_html(model: RewardModel, dataset: FusedDataset, sections: ReportSecti
             sizes = f"{fewest}" if fewest == most else f"{fewest}-{most}"
             caution = (" On simulated participants, a drift halfway through 3 sessions of 10 "
                        "minutes (300 steps per window) went unflagged in 5 runs of 5, yet was "
-                       "found in 10 sessions of 30 minutes (3,000 per window): with windows "
+                       "found in benchmarks/irl_recovery.py's 10 sessions of 30 minutes (3,000 "
+                       "per window): with windows "
                        "this small, no flag is weak evidence that preferences held still."
                        ) if fewest < SMALL_WINDOW_STEPS else ""
             parts.append(
