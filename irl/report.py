@@ -47,6 +47,8 @@ from sensing import __version__  # noqa: E402
 log = logging.getLogger(__name__)
 
 MODALITY_COLOURS = {"vision": "#3b75af", "behaviour": "#e0803a", "content": "#519e3e"}
+# Drift windows with fewer steps than this get the caution on power measured in simulations.
+SMALL_WINDOW_STEPS = 1000
 
 
 @dataclass
@@ -163,10 +165,6 @@ def plot_curve(curve: list[dict[str, float]]) -> plt.Figure | None:
     axis.set_ylabel(key)
     axis.set_title("Training curve", fontsize=9)
     return figure
-
-
-# Drift windows with fewer steps than this get the caution on power measured in simulations.
-SMALL_WINDOW_STEPS = 1000
 
 
 def _table(headers: list[str], rows: list[list[Any]]) -> str:
@@ -310,8 +308,8 @@ def render_html(model: RewardModel, dataset: FusedDataset, sections: ReportSecti
             caution = (" On simulated participants, a drift halfway through 3 sessions of 10 "
                        "minutes (300 steps per window) went unflagged in 5 runs of 5, yet was "
                        "found in benchmarks/irl_recovery.py's 10 sessions of 30 minutes (3,000 "
-                       "per window): with windows "
-                       "this small, no flag is weak evidence that preferences held still."
+                       "per window): with windows this small, no flag is weak evidence that "
+                       "preferences held still."
                        ) if fewest < SMALL_WINDOW_STEPS else ""
             parts.append(
                 "<p class='note'>The strongest boundary, at "
