@@ -41,7 +41,7 @@ from typing import Any
 import numpy as np
 
 from sensing.datadir import FILE_MODE
-from sensing.errors import EngageError, MediaError
+from sensing.errors import EngageError, MediaError, SessionError
 from sensing.frames import Frame, FrameSource
 from sensing.input import InputCapture
 from sensing.markers import MarkerEndpoint, MarkerError, MarkerIntake
@@ -267,6 +267,11 @@ class Recorder:
             self._video.close()
         if self._gap_start_ns is not None:
             self._write_gap(self.clock.now_ns(), self._gap_reason + "; not recovered by the end")
+        try:
+            # Rows still queued would be missing from the final counts of every stream.
+            self.writer.flush(timeout=30.0)
+        except SessionError as problem:
+            log.warning("final counts taken before the writer caught up: %s", problem)
         final = self.status()
         self.writer.set_meta("recorder", {key: final[key] for key in
                                           ("frames", "input", "markers", "video")})

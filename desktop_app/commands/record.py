@@ -249,10 +249,6 @@ def record_command(args: argparse.Namespace) -> int:
         for sig, handler in previous.items():
             signal.signal(sig, handler)
         writer.close(status)
-    # The recorder's snapshot was taken before the writer drained its queue: count again.
-    for stream, counts in writer.stats().items():
-        if stream in final["streams"]:
-            final["streams"][stream].update(counts)
     _print_summary(writer, final, stop_reason[0])
     return 0
 

@@ -165,3 +165,17 @@ def test_status_counts_received_written_and_reports_queue_depth(data_dir):
     assert status["queue_depth"] == 0
     assert status["input"]["unavailable"] is not None
     assert status["paused"] is False
+
+
+def test_the_final_status_counts_rows_still_queued_at_the_stop(data_dir):
+    writer = SessionWriter.create(data_dir, participant="p", consent={"keyboard": True})
+    recorder = Recorder(writer, options=RecorderOptions(marker_port=None))
+    recorder.start()
+    for _ in range(3000):
+        recorder.input.on_press(Key("x"))
+    final = recorder.stop()  # no flush first: the writer may still hold rows
+    writer.close()
+    with open_session(writer.path) as session:
+        stored = session.row_count("input")
+    assert stored == 3000
+    assert final["streams"]["input"]["written"] == stored
