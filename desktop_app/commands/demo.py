@@ -104,9 +104,10 @@ def demo_command(args: argparse.Namespace) -> int:
         models[algo] = model
         say(f"trained {algo}")
 
+    results = {algo: evaluate_against_truth(model, fused, simulation.truth)
+               for algo, model in models.items()}
     rows = []
-    for algo, model in models.items():
-        result = evaluate_against_truth(model, fused, simulation.truth)
+    for algo, result in results.items():
         rows.append({"algorithm": algo, "EPIC to truth": result["epic"],
                      "EPIC observed": result["epic_transitions"],
                      "Pearson r": result["pearson"], "action NLL": result["nll"],
@@ -115,8 +116,8 @@ def demo_command(args: argparse.Namespace) -> int:
     # better than this has learned nothing about states that prediction can show.
     nan = float("nan")
     base_rates = {"algorithm": "base rates", "EPIC to truth": nan, "EPIC observed": nan,
-                  "Pearson r": nan, "action NLL": result["nll_base_rates"],
-                  "action accuracy": result["accuracy_base_rates"]}
+                  "Pearson r": nan, "action NLL": results["maxent"]["nll_base_rates"],
+                  "action accuracy": results["maxent"]["accuracy_base_rates"]}
     sys.stdout.write("\nRecovery of the true reward (EPIC: 0 best, 1 worst, every action at "
                      "each observed step; EPIC observed: only the transitions that happened; "
                      "bc is the imitation baseline; base rates: the action frequencies "
